@@ -1,0 +1,118 @@
+"""The ``Backend`` interface every server module implements."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+from dataclasses_json import DataClassJsonMixin
+
+from .errors import ConnectionFailed, ModelLoading, PedroLLMError, Timeout
+from .types import InferenceRequest, InferenceResponse, ModelInfo, ServerInfo, StreamDelta
+
+HealthState = Literal["ok", "loading", "unreachable", "error"]
+
+USABLE_CONTEXT_FRACTION = 0.75
+
+
+@dataclass
+class Health(DataClassJsonMixin):
+    """The answer of a readiness probe: ready or not, and why."""
+
+    state: HealthState
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """True when the server can take requests now."""
+        return self.state == "ok"
+
+
+class Backend(ABC):
+    """One local LLM server behind one synchronous interface.
+
+    Use it as a context manager so its connections are closed::
+
+        with new_backend(config) as backend:
+            print(backend.infer(InferenceRequest(user_prompt="Hi")).text)
+    """
+
+    name: str = "backend"
+
+    @abstractmethod
+    def infer(self, req: InferenceRequest) -> InferenceResponse:
+        """Send a request and return the whole reply."""
+
+    @abstractmethod
+    def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
+        """Send a request streamed; the last delta carries the reply ``infer`` would give."""
+
+    @abstractmethod
+    def get_context_window(self) -> int:
+        """Return the context window in tokens (configured, else discovered)."""
+
+    @abstractmethod
+    def get_configured_usable_context(self) -> int | None:
+        """Return the configured usable context, or None when not configured."""
+
+    def get_usable_context(self) -> int:
+        """Return the tokens a caller should fill: configured, else 75% of the window."""
+        configured = self.get_configured_usable_context()
+        if configured is not None:
+            return configured
+        return int(self.get_context_window() * USABLE_CONTEXT_FRACTION)
+
+    @abstractmethod
+    def supports_native_tools(self) -> bool:
+        """True when the server returns tool calls natively (not only as text)."""
+
+    @abstractmethod
+    def health(self) -> Health:
+        """Probe readiness once; never raises for a server's fault."""
+
+    def wait_until_ready(self, timeout: float = 60.0, interval: float = 0.5) -> Health:
+        """Poll ``health`` until ready; raise ModelLoading/ConnectionFailed/Timeout at the bound."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.health()
+            if status.ready:
+                return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                message = f"{self.name} server not ready after {timeout:g}s: {status.detail}"
+                if status.state == "loading":
+                    raise ModelLoading(message, status=503)
+                if status.state == "unreachable":
+                    raise ConnectionFailed(message)
+                raise Timeout(message)
+            time.sleep(min(interval, remaining))
+
+    @abstractmethod
+    def list_models(self) -> list[ModelInfo]:
+        """Return the models the server offers."""
+
+    @abstractmethod
+    def server_info(self) -> ServerInfo:
+        """Return what discovery learned: model, context window, tools, version."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the backend's connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = ["Backend", "Health", "HealthState", "PedroLLMError", "USABLE_CONTEXT_FRACTION"]

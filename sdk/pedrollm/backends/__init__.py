@@ -1,0 +1,24 @@
+"""One module per server; each holds only what differs from the generic client."""
+
+from .llamacpp import LlamaCppBackend
+from .lmstudio import LMStudioBackend
+from .ollama import OllamaBackend
+from .openai import OpenAIBackend
+from .vllm import VLLMBackend
+
+BACKENDS: dict[str, type[OpenAIBackend]] = {
+    "llamacpp": LlamaCppBackend,
+    "ollama": OllamaBackend,
+    "vllm": VLLMBackend,
+    "lmstudio": LMStudioBackend,
+    "openai": OpenAIBackend,
+}
+
+__all__ = [
+    "BACKENDS",
+    "LMStudioBackend",
+    "LlamaCppBackend",
+    "OllamaBackend",
+    "OpenAIBackend",
+    "VLLMBackend",
+]

@@ -1,0 +1,106 @@
+"""llama.cpp's llama-server.
+
+Readiness is ``GET /health`` (503 while the model loads); the context window and
+chat template come from ``GET /props``; llama.cpp's own sampling fields (grammar,
+json_schema, top_k, min_p, repeat_penalty, n_probs, cache_prompt) are sent as is.
+Native tool calls need the server started with ``--jinja``: /props tells, else the
+config is trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import PedroLLMError
+from ..server import llama_options, standard_options
+from ..types import InferenceRequest, ServerInfo
+from .openai import OpenAIBackend, find_context
+
+
+class LlamaCppBackend(OpenAIBackend):
+    """llama-server, through its OpenAI-compatible API and /props."""
+
+    name = "llamacpp"
+    default_url = "http://localhost:8081"
+    health_path = "/health"
+    default_tool_format = "hermes"
+
+    _props: Mapping[str, Any] | None = None
+
+    def request_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """Standard fields plus llama.cpp's own; json_schema goes natively."""
+        body = standard_options(req)
+        body.pop("response_format", None)
+        body.update(llama_options(req))
+        if req.json_schema is not None:
+            body["json_schema"] = req.json_schema
+        return body
+
+    def props(self) -> Mapping[str, Any]:
+        """Return /props (fetched once; an empty mapping when the server lacks it)."""
+        if self._props is None:
+            try:
+                data = self.client.get_json("/props")
+            except PedroLLMError:
+                data = None
+            self._props = data if isinstance(data, Mapping) else {}
+        return self._props
+
+    def discover_context_window(self) -> int | None:
+        """Read n_ctx from /props, else from /v1/models ``meta``."""
+        settings = self.props().get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
+        if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0:
+            return n_ctx
+        top = self.props().get("n_ctx")
+        if isinstance(top, int) and not isinstance(top, bool) and top > 0:
+            return top
+        data = self.client.get_json("/v1/models")
+        for item in data.get("data", []) if isinstance(data, Mapping) else []:
+            found = find_context(item)
+            if found:
+                return found
+        return None
+
+    def chat_template(self) -> str | None:
+        """Return the chat template the server applies, when /props shows it."""
+        template = self.props().get("chat_template")
+        return template if isinstance(template, str) and template else None
+
+    def detect_native_tools(self) -> bool:
+        """Tools come back natively when the server runs its Jinja templates (--jinja)."""
+        props = self.props()
+        jinja = props.get("jinja")
+        if isinstance(jinja, bool):
+            return jinja
+        caps = props.get("chat_template_caps")
+        if isinstance(caps, Mapping):
+            for key in ("supports_tool_calls", "supports_tools"):
+                if isinstance(caps.get(key), bool):
+                    return bool(caps[key])
+        return True  # the server does not say: trust the config's enable_tools
+
+    def detect_tool_format(self) -> str | None:
+        """Guess the text tool-call format from the server's chat template, else the model."""
+        from ..toolcalls import detect_format
+
+        return detect_format(chat_template=self.chat_template(), model_name=self.model)
+
+    def server_version(self) -> str | None:
+        """Return llama-server's build info from /props."""
+        build = self.props().get("build_info")
+        return build if isinstance(build, str) else None
+
+    def server_info(self) -> ServerInfo:
+        """Add the chat template and model path to the generic server info."""
+        info = super().server_info()
+        info.chat_template = self.chat_template()
+        model_path = self.props().get("model_path")
+        if isinstance(model_path, str):
+            info.extra["model_path"] = model_path
+            info.model = info.model or model_path.rsplit("/", 1)[-1]
+        slots = self.props().get("total_slots")
+        if isinstance(slots, int):
+            info.extra["total_slots"] = slots
+        return info

@@ -1,0 +1,99 @@
+"""Ollama, through its OpenAI-compatible API under ``/v1``.
+
+Readiness is ``GET /`` ("Ollama is running"); the context window and tool support
+come from ``POST /api/show``. Ollama ignores ``tool_choice`` and has no GBNF
+grammars, so asking for either fails clearly before anything is sent; its other
+quirks (whole tool calls with no index, ``reasoning`` for ``reasoning_content``)
+are read by the generic stream and reply code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import PedroLLMError, UnsupportedFeature
+from ..server import standard_options
+from ..types import InferenceRequest
+from .openai import OpenAIBackend
+
+_NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+
+class OllamaBackend(OpenAIBackend):
+    """An Ollama server."""
+
+    name = "ollama"
+    default_url = "http://localhost:11434"
+    health_path = "/"
+    unsupported = {
+        "grammar": "Ollama has no GBNF grammars; use json_schema",
+        "n_probs": "Ollama's OpenAI API returns no token probabilities",
+        "min_p": "Ollama's OpenAI API does not take min_p",
+        "repeat_penalty": "Ollama's OpenAI API does not take repeat_penalty",
+        "top_k": "Ollama's OpenAI API does not take top_k",
+    }
+
+    _show: Mapping[str, Any] | None = None
+
+    def check_request(self, req: InferenceRequest) -> None:
+        """Refuse tool_choice other than auto: Ollama would ignore it silently."""
+        super().check_request(req)
+        if req.tool_choice not in (None, "auto"):
+            raise UnsupportedFeature(
+                f"tool_choice={req.tool_choice!r} is not supported by ollama: it always "
+                "decides itself whether to call a tool (use 'auto' or leave it unset)"
+            )
+
+    def request_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """Only the standard OpenAI sampling fields."""
+        return standard_options(req)
+
+    def show(self) -> Mapping[str, Any]:
+        """Return ``/api/show`` for the configured model (fetched once)."""
+        if self._show is None:
+            model = self.model or self._first_model()
+            data = self.client.post_json("/api/show", {"model": model}) if model else {}
+            self._show = data if isinstance(data, Mapping) else {}
+        return self._show
+
+    def _first_model(self) -> str | None:
+        """The first model Ollama lists, when none is configured."""
+        models = self.list_models()
+        return models[0].id if models else None
+
+    def discover_context_window(self) -> int | None:
+        """``num_ctx`` when the model sets it, else ``<arch>.context_length``."""
+        show = self.show()
+        params = show.get("parameters")
+        if isinstance(params, str):
+            match = _NUM_CTX.search(params)
+            if match:
+                return int(match.group(1))
+        info = show.get("model_info")
+        if isinstance(info, Mapping):
+            arch = info.get("general.architecture")
+            value = info.get(f"{arch}.context_length") if isinstance(arch, str) else None
+            if value is None:
+                value = next((v for k, v in info.items() if k.endswith(".context_length")), None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def detect_native_tools(self) -> bool:
+        """Ollama lists ``tools`` among a model's capabilities when it can call them."""
+        try:
+            caps = self.show().get("capabilities")
+        except PedroLLMError:
+            return True
+        return "tools" in caps if isinstance(caps, list) else True
+
+    def server_version(self) -> str | None:
+        """Return Ollama's version from /api/version."""
+        try:
+            data = self.client.get_json("/api/version", retry=False)
+        except PedroLLMError:
+            return None
+        version = data.get("version") if isinstance(data, Mapping) else None
+        return version if isinstance(version, str) else None

@@ -1,0 +1,302 @@
+"""Any OpenAI-compatible server, and the base every other backend builds on.
+
+Everything a server does the standard way lives here once; a backend module
+overrides only what its server does differently (default URL, readiness,
+context discovery, request options, unsupported features).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+
+from ..backend import Backend, Health
+from ..errors import (
+    ConfigError,
+    ConnectionFailed,
+    ModelLoading,
+    PedroLLMError,
+    UnsupportedFeature,
+)
+from ..reply import TextParseResult, text_parser_for
+from ..server import RetryPolicy, ServerClient, standard_options
+from ..types import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelInfo,
+    ServerInfo,
+    StreamDelta,
+    ToolDefinition,
+)
+
+log = logging.getLogger("pedrollm")
+
+# Keys servers use for a model's context window in their model listings.
+CONTEXT_KEYS = ("n_ctx", "max_model_len", "context_length", "max_context_length",
+                "loaded_context_length", "context_window")
+
+
+def find_context(entry: Any) -> int | None:
+    """Return the first positive context size found in a model entry or its ``meta``."""
+    if not isinstance(entry, Mapping):
+        return None
+    for where in (entry, entry.get("meta")):
+        if isinstance(where, Mapping):
+            for key in CONTEXT_KEYS:
+                value = where.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
+
+
+class OpenAIBackend(Backend):
+    """A server that speaks the OpenAI chat-completions API under ``/v1``."""
+
+    name = "openai"
+    default_url: str | None = None
+    health_path = "/v1/models"
+    default_tool_format = "hermes"
+    # Request fields this server ignores or refuses: field -> why.
+    unsupported: Mapping[str, str] = {}
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        context_size: int | None = None,
+        usable_context: int | None = None,
+        enable_tools: bool = True,
+        tool_call_format: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 120.0,
+        max_retries: int = 3,
+        retry_budget: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        url = server_url or self.default_url
+        if not url:
+            raise ConfigError(f"model.server_url: required for the {self.name} backend")
+        self.model = model
+        self.context_size = context_size
+        self.usable_context = usable_context
+        self.enable_tools = enable_tools
+        self.configured_tool_format = tool_call_format
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.client = ServerClient(
+            url,
+            api_key=api_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=RetryPolicy(max_retries=max_retries, budget=retry_budget),
+            options=self.request_options,
+            text_parser=self._parse_text,
+            default_model=model,
+            session=session,
+        )
+        self._discovered_context: int | None = None
+        self._discovery_done = False
+        self._tool_format: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Any, session: requests.Session | None = None) -> OpenAIBackend:
+        """Build the backend from a ``ModelConfig``."""
+        return cls(
+            cfg.resolved_server_url(),
+            model=cfg.model_name,
+            api_key=cfg.api_key,
+            context_size=cfg.context_size,
+            usable_context=cfg.usable_context,
+            enable_tools=cfg.enable_tools,
+            tool_call_format=cfg.tool_call_format,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            connect_timeout=cfg.connect_timeout,
+            read_timeout=cfg.read_timeout,
+            max_retries=cfg.max_retries,
+            retry_budget=cfg.retry_budget,
+            session=session,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(server_url={self.server_url!r}, model={self.model!r})"
+
+    @property
+    def server_url(self) -> str:
+        """The server's base URL."""
+        return self.client.base_url
+
+    # -- requests ------------------------------------------------------------------
+
+    def request_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """Return the sampling fields to send; override for a server's own names."""
+        return standard_options(req)
+
+    def check_request(self, req: InferenceRequest) -> None:
+        """Refuse what this server cannot do, saying why, before anything is sent."""
+        for field_name, why in self.unsupported.items():
+            value = getattr(req, field_name)
+            if value not in (None, [], {}):
+                raise UnsupportedFeature(f"{field_name} is not supported by {self.name}: {why}")
+
+    def prepare(self, req: InferenceRequest) -> InferenceRequest:
+        """Fill configured defaults (temperature, max_tokens) and check support."""
+        changes: dict[str, Any] = {}
+        if req.temperature is None and self.temperature is not None:
+            changes["temperature"] = self.temperature
+        if req.max_tokens is None and self.max_tokens is not None:
+            changes["max_tokens"] = self.max_tokens
+        if req.tools and not self.enable_tools:
+            raise UnsupportedFeature(
+                "tools were offered but model.enable_tools is false in the config"
+            )
+        out = dataclasses.replace(req, **changes) if changes else req
+        self.check_request(out)
+        return out
+
+    def infer(self, req: InferenceRequest) -> InferenceResponse:
+        """Send a request and return the whole reply."""
+        return self.client.infer(self.prepare(req))
+
+    def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
+        """Send a request streamed; the last delta carries the whole reply."""
+        return self.client.stream(self.prepare(req))
+
+    # -- tool-call text fallback ---------------------------------------------------
+
+    def tool_call_format(self) -> str:
+        """The model format used to find tool calls in text: configured, detected, default."""
+        if self.configured_tool_format:
+            return self.configured_tool_format
+        if self._tool_format is None:
+            self._tool_format = self.detect_tool_format() or self.default_tool_format
+        return self._tool_format
+
+    def detect_tool_format(self) -> str | None:
+        """Guess the model's tool-call format from what the server reveals."""
+        from ..toolcalls import detect_format
+
+        return detect_format(model_name=self.model)
+
+    def _parse_text(self, text: str, tools: list[ToolDefinition]) -> TextParseResult:
+        """Parse tool calls out of text with the model's format."""
+        return text_parser_for(self.tool_call_format())(text, tools)
+
+    # -- discovery -----------------------------------------------------------------
+
+    def discover_context_window(self) -> int | None:
+        """Ask the server for its context window; None when it does not say."""
+        for model in self.list_models():
+            if self.model is None or model.id == self.model:
+                if model.context_window:
+                    return model.context_window
+        return None
+
+    def _discovered(self) -> int | None:
+        """Discover the context window once and remember it."""
+        if not self._discovery_done:
+            self._discovered_context = self.discover_context_window()
+            self._discovery_done = True
+        return self._discovered_context
+
+    def get_context_window(self) -> int:
+        """Return the configured context size, else the one the server reports."""
+        if self.context_size is not None:
+            if not self._discovery_done:
+                try:
+                    found = self._discovered()
+                except PedroLLMError as exc:
+                    log.debug("context discovery failed: %s", exc)
+                    self._discovery_done = True
+                    found = None
+                if found is not None and found < self.context_size:
+                    warnings.warn(
+                        f"model.context_size is {self.context_size} but the {self.name} server "
+                        f"at {self.server_url} reports {found} tokens; requests longer than "
+                        f"{found} tokens will fail",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            return self.context_size
+        found = self._discovered()
+        if found is None:
+            raise UnsupportedFeature(
+                f"the {self.name} server at {self.server_url} does not report its context "
+                "window; set model.context_size in the config"
+            )
+        return found
+
+    def get_configured_usable_context(self) -> int | None:
+        """Return the configured usable context, if any."""
+        return self.usable_context
+
+    def supports_native_tools(self) -> bool:
+        """True when tools are enabled and the server returns calls natively."""
+        return self.enable_tools and self.detect_native_tools()
+
+    def detect_native_tools(self) -> bool:
+        """Whether the server itself returns tool calls; OpenAI-compatible servers do."""
+        return True
+
+    def health(self) -> Health:
+        """Probe the readiness endpoint once."""
+        try:
+            self.client.request("GET", self.health_path, retry=False).close()
+        except ModelLoading as exc:
+            return Health("loading", exc.message)
+        except ConnectionFailed as exc:
+            return Health("unreachable", str(exc))
+        except PedroLLMError as exc:
+            return Health("error", str(exc))
+        return Health("ok", f"{self.name} server at {self.server_url} is ready")
+
+    def list_models(self) -> list[ModelInfo]:
+        """Return the models of ``/v1/models``."""
+        data = self.client.get_json("/v1/models")
+        items = data.get("data") if isinstance(data, Mapping) else None
+        if not isinstance(items, list):
+            items = data.get("models") if isinstance(data, Mapping) else None
+        out: list[ModelInfo] = []
+        for item in items or []:
+            if isinstance(item, Mapping) and isinstance(item.get("id") or item.get("name"), str):
+                meta = item.get("meta")
+                out.append(ModelInfo(
+                    id=str(item.get("id") or item.get("name")),
+                    context_window=find_context(item),
+                    owned_by=item.get("owned_by") if isinstance(item.get("owned_by"), str)
+                    else None,
+                    meta=dict(meta) if isinstance(meta, Mapping) else {},
+                ))
+        return out
+
+    def server_version(self) -> str | None:
+        """Return the server's version string when it publishes one."""
+        return None
+
+    def server_info(self) -> ServerInfo:
+        """Return what discovery learned about the server."""
+        try:
+            window: int | None = self.get_context_window()
+        except PedroLLMError:
+            window = None
+        return ServerInfo(
+            backend=self.name,
+            server_url=self.server_url,
+            model=self.model,
+            context_window=window,
+            native_tools=self.supports_native_tools(),
+            version=self.server_version(),
+        )
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()

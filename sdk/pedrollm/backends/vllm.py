@@ -1,0 +1,78 @@
+"""vLLM's OpenAI-compatible server.
+
+Readiness is ``GET /health`` (200, empty body); the context window is
+``max_model_len`` in ``/v1/models``; ``/version`` gives the version. A request with
+tools to a server started without ``--enable-auto-tool-choice --tool-call-parser``
+comes back as :class:`~pedrollm.errors.ToolsNotEnabled`, whose message says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..errors import PedroLLMError, ToolsNotEnabled
+from ..server import standard_options
+from ..types import InferenceRequest, InferenceResponse, StreamDelta
+from .openai import OpenAIBackend
+
+TOOLS_HINT = (
+    "start vLLM with --enable-auto-tool-choice --tool-call-parser <parser> "
+    "(for example hermes) to use tools"
+)
+
+
+class VLLMBackend(OpenAIBackend):
+    """A vLLM server."""
+
+    name = "vllm"
+    default_url = "http://localhost:8000"
+    health_path = "/health"
+    unsupported = {"n_probs": "use logprobs through `extra` with vLLM"}
+
+    def request_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """Standard fields plus vLLM's names for the extra samplers and grammars."""
+        body = standard_options(req)
+        if req.top_k is not None:
+            body["top_k"] = req.top_k
+        if req.min_p is not None:
+            body["min_p"] = req.min_p
+        if req.repeat_penalty is not None:
+            body["repetition_penalty"] = req.repeat_penalty
+        if req.grammar is not None:
+            body["structured_outputs"] = {"grammar": req.grammar}
+        return body
+
+    def infer(self, req: InferenceRequest) -> InferenceResponse:
+        """Send a request; explain a refusal of tools."""
+        try:
+            return super().infer(req)
+        except ToolsNotEnabled as exc:
+            raise _with_hint(exc) from exc
+
+    def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
+        """Send a request streamed; explain a refusal of tools."""
+        return _hinted(super().stream(req))
+
+    def server_version(self) -> str | None:
+        """Return vLLM's version from /version."""
+        try:
+            data = self.client.get_json("/version", retry=False)
+        except PedroLLMError:
+            return None
+        version = data.get("version") if isinstance(data, Mapping) else None
+        return version if isinstance(version, str) else None
+
+
+def _hinted(deltas: Iterator[StreamDelta]) -> Iterator[StreamDelta]:
+    """Pass a stream through, explaining a refusal of tools."""
+    try:
+        yield from deltas
+    except ToolsNotEnabled as exc:
+        raise _with_hint(exc) from exc
+
+
+def _with_hint(exc: ToolsNotEnabled) -> ToolsNotEnabled:
+    """Return the same error with the flags to start vLLM with."""
+    return ToolsNotEnabled(f"{exc.message}; {TOOLS_HINT}", status=exc.status,
+                           error_type=exc.error_type, body=exc.body, url=exc.url)

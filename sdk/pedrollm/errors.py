@@ -1,0 +1,216 @@
+"""The SDK's one exception tree, rooted at :class:`PedroLLMError`.
+
+Whatever a server does wrong (refuses the connection, times out, answers an HTTP
+error, sends something that is not JSON, cuts a stream) reaches the caller as one of
+these classes; no ``requests`` or ``json`` exception escapes for a server's fault.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .types import InferenceResponse
+
+
+class PedroLLMError(Exception):
+    """Base class of every error the SDK raises."""
+
+
+class ConfigError(PedroLLMError, ValueError):
+    """A configuration value is missing or wrong; the message names the field."""
+
+
+class RequestValidationError(PedroLLMError, ValueError):
+    """A request was refused before it was sent; ``field`` names the bad field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UnsupportedFeature(PedroLLMError):
+    """The server cannot do what the request asks (for example tool_choice on Ollama)."""
+
+
+class ConnectionFailed(PedroLLMError):
+    """The server could not be reached (refused, reset, DNS, TLS)."""
+
+
+class Timeout(PedroLLMError):
+    """The server did not answer within the configured timeout."""
+
+
+class ConnectTimeout(Timeout, ConnectionFailed):
+    """Connecting to the server took longer than the connect timeout."""
+
+
+class ReadTimeout(Timeout):
+    """The server accepted the request but sent nothing for longer than the read timeout."""
+
+
+class InvalidResponse(PedroLLMError):
+    """The server answered, but not with something the SDK can read."""
+
+
+class StreamInterrupted(PedroLLMError):
+    """A stream ended before it was complete; ``partial`` holds what had arrived."""
+
+    def __init__(self, message: str, partial: InferenceResponse) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class HTTPError(PedroLLMError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        error_type: str | None = None,
+        body: Any = None,
+        url: str | None = None,
+    ) -> None:
+        where = f" from {url}" if url else ""
+        super().__init__(f"HTTP {status}{where}: {message}")
+        self.message = message
+        self.status = status
+        self.error_type = error_type
+        self.body = body
+        self.url = url
+
+
+class BadRequest(HTTPError):
+    """HTTP 400/422: the server refused the request as malformed or unsupported."""
+
+
+class ContextOverflow(BadRequest):
+    """The prompt does not fit the server's context window."""
+
+    def __init__(self, message: str, *, n_prompt_tokens: int | None, n_ctx: int | None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.n_prompt_tokens = n_prompt_tokens
+        self.n_ctx = n_ctx
+
+
+class ToolsNotEnabled(BadRequest):
+    """The server refused tools because it was started without tool support."""
+
+
+class AuthenticationError(HTTPError):
+    """HTTP 401/403: the API key is missing or wrong."""
+
+
+class NotFound(HTTPError):
+    """HTTP 404: no such route or model."""
+
+
+class RateLimited(HTTPError):
+    """HTTP 429: too many requests; ``retry_after`` is the server's wait in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(HTTPError):
+    """HTTP 5xx: the server failed."""
+
+
+class ModelLoading(ServerError):
+    """HTTP 503: the server is up but still loading its model."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Return a Retry-After header's delay in seconds (numbers only), or None."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None, Mapping[str, Any]]:
+    """Pull (message, type, the error object) out of the error bodies servers send.
+
+    llama-server and OpenAI nest ``{"error": {"message", "type", ...}}``; older vLLM
+    sends a flat ``{"object": "error", "message", "type"}``; Ollama sends
+    ``{"error": "text"}``; FastAPI validation sends ``{"detail": ...}``.
+    """
+    if not isinstance(body, Mapping):
+        return None, None, {}
+    err = body.get("error")
+    if isinstance(err, Mapping):
+        msg = err.get("message")
+        etype = err.get("type")
+        return (str(msg) if msg is not None else None,
+                str(etype) if etype is not None else None, err)
+    if isinstance(err, str):
+        return err, None, body
+    msg = body.get("message")
+    if msg is None and "detail" in body:
+        detail = body["detail"]
+        msg = detail if isinstance(detail, str) else json.dumps(detail)
+    etype = body.get("type")
+    return (str(msg) if msg is not None else None,
+            str(etype) if etype is not None else None, body)
+
+
+def _as_int(value: Any) -> int | None:
+    """Return value as an int when it is one, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_TOOLS_DISABLED_HINTS = (
+    "--enable-auto-tool-choice",
+    "tool-call-parser",
+    "tools param requires --jinja",
+    "does not support tools",
+)
+
+
+def error_from_response(
+    status: int,
+    text: str,
+    headers: Mapping[str, str] | None = None,
+    url: str | None = None,
+) -> HTTPError:
+    """Map an HTTP error reply (status, body text, headers) to its exception class."""
+    try:
+        body: Any = json.loads(text) if text else None
+    except ValueError:
+        body = text
+    message, etype, fields = _error_fields(body)
+    if message is None:
+        message = text.strip()[:500] if text and text.strip() else f"HTTP {status}"
+    common: dict[str, Any] = {"status": status, "error_type": etype, "body": body, "url": url}
+    if etype == "exceed_context_size_error" or "n_ctx" in fields:
+        return ContextOverflow(
+            message,
+            n_prompt_tokens=_as_int(fields.get("n_prompt_tokens")),
+            n_ctx=_as_int(fields.get("n_ctx")),
+            **common,
+        )
+    if status in (400, 422):
+        if any(hint in message for hint in _TOOLS_DISABLED_HINTS):
+            return ToolsNotEnabled(message, **common)
+        return BadRequest(message, **common)
+    if status in (401, 403):
+        return AuthenticationError(message, **common)
+    if status == 404:
+        return NotFound(message, **common)
+    if status == 429:
+        retry = parse_retry_after((headers or {}).get("Retry-After"))
+        return RateLimited(message, retry_after=retry, **common)
+    if status == 503 and (etype == "unavailable_error" or "loading" in message.lower()):
+        return ModelLoading(message, **common)
+    if status >= 500:
+        return ServerError(message, **common)
+    return HTTPError(message, **common)

@@ -1,0 +1,204 @@
+"""Streamed replies: SSE (or NDJSON) bytes -> JSON chunks -> deltas -> one message.
+
+:func:`iter_events` frames the byte stream; :class:`StreamAccumulator` turns each
+chunk into :class:`~pedrollm.types.StreamDelta` values and, at the end, into the
+same :class:`RawReply` a non-streamed reply gives, so both finish in
+:func:`pedrollm.reply.build_response`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from .reply import RawReply, RawToolCall
+from .types import StreamDelta, ToolCallDelta
+
+DONE = "[DONE]"
+
+
+class StreamError(Exception):
+    """A chunk reported an error (``{"error": …}``) or could not be read."""
+
+
+def iter_events(chunks: Iterable[bytes], *, ndjson: bool = False) -> Iterator[str]:
+    """Yield each event's data from a byte stream: SSE ``data:`` events, or NDJSON lines.
+
+    Comment lines (``: ping``), ``event:``/``id:``/``retry:`` fields and blank keep-alive
+    lines are skipped; several ``data:`` lines in one event are joined with newlines.
+    """
+    buf = b""
+    data_lines: list[str] = []
+    for chunk in chunks:
+        if not chunk:
+            continue
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+            if ndjson:
+                if line.strip():
+                    yield line
+                continue
+            if not line:
+                if data_lines:
+                    yield "\n".join(data_lines)
+                    data_lines = []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if name == "data":
+                data_lines.append(value[1:] if value.startswith(" ") else value)
+    tail = buf.rstrip(b"\r").decode("utf-8", errors="replace")
+    if ndjson:
+        if tail.strip():
+            yield tail
+        return
+    if tail.startswith("data:"):
+        value = tail[5:]
+        data_lines.append(value[1:] if value.startswith(" ") else value)
+    if data_lines:
+        yield "\n".join(data_lines)
+
+
+class StreamAccumulator:
+    """Collects a stream's chunks into deltas and, at the end, one RawReply."""
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: list[RawToolCall] = []
+        self._ids: dict[str, int] = {}
+        self.finish_reason: str | None = None
+        self.usage: Mapping[str, Any] | None = None
+        self.timings: Mapping[str, Any] | None = None
+        self.model: str | None = None
+        self.done = False
+        self.events = 0
+
+    def feed_data(self, data: str) -> list[StreamDelta]:
+        """Feed one event's data (a JSON chunk or ``[DONE]``); return its deltas."""
+        if data.strip() == DONE:
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise StreamError(f"a stream event is not valid JSON: {data[:200]!r}") from exc
+        return self.feed_chunk(chunk)
+
+    def feed_chunk(self, chunk: Any) -> list[StreamDelta]:
+        """Feed one decoded chunk; return the deltas it carries."""
+        if not isinstance(chunk, Mapping):
+            raise StreamError(f"a stream event is not a JSON object: {chunk!r:.200}")
+        if "error" in chunk:
+            err = chunk["error"]
+            msg = err.get("message") if isinstance(err, Mapping) else err
+            raise StreamError(f"the server reported an error mid-stream: {msg}")
+        self.events += 1
+        if isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        if isinstance(chunk.get("usage"), Mapping):
+            self.usage = chunk["usage"]
+        if isinstance(chunk.get("timings"), Mapping):
+            self.timings = chunk["timings"]
+        out: list[StreamDelta] = []
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return out
+        for choice in choices[:1]:
+            if not isinstance(choice, Mapping):
+                continue
+            delta = choice.get("delta")
+            if not isinstance(delta, Mapping):
+                delta = choice.get("message")  # some servers send whole messages
+            if isinstance(delta, Mapping):
+                out.extend(self._feed_delta(delta))
+            if isinstance(choice.get("finish_reason"), str):
+                self.finish_reason = choice["finish_reason"]
+        return out
+
+    def _feed_delta(self, delta: Mapping[str, Any]) -> list[StreamDelta]:
+        """Turn one choice delta into StreamDeltas, assembling tool-call fragments."""
+        out: list[StreamDelta] = []
+        reasoning = delta.get("reasoning_content")
+        if reasoning is None:
+            reasoning = delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self.reasoning.append(reasoning)
+            out.append(StreamDelta(reasoning=reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self.content.append(content)
+            out.append(StreamDelta(content=content))
+        tool_calls = delta.get("tool_calls")
+        if isinstance(tool_calls, list):
+            for frag in tool_calls:
+                if isinstance(frag, Mapping):
+                    out.append(self._feed_tool_fragment(frag))
+        return out
+
+    def _slot_for(self, frag: Mapping[str, Any]) -> int:
+        """Find which call a fragment extends: by index, else by id, else a new or last call.
+
+        Ollama sends each call whole with no index; some servers omit the id on
+        continuation fragments; both are handled here.
+        """
+        index = frag.get("index")
+        call_id = frag.get("id") if isinstance(frag.get("id"), str) and frag.get("id") else None
+        if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+            while len(self.calls) <= index:
+                self.calls.append(RawToolCall())
+            return index
+        if call_id is not None:
+            if call_id in self._ids:
+                return self._ids[call_id]
+            self.calls.append(RawToolCall())
+            return len(self.calls) - 1
+        fn = frag.get("function")
+        starts_new = isinstance(fn, Mapping) and isinstance(fn.get("name"), str)
+        if starts_new or not self.calls:
+            self.calls.append(RawToolCall())
+        return len(self.calls) - 1
+
+    def _feed_tool_fragment(self, frag: Mapping[str, Any]) -> StreamDelta:
+        """Merge one tool-call fragment into its call and describe it as a delta."""
+        slot = self._slot_for(frag)
+        call = self.calls[slot]
+        call_id = frag.get("id")
+        if isinstance(call_id, str) and call_id:
+            call.id = call_id
+            self._ids[call_id] = slot
+        fn = frag.get("function")
+        fn = fn if isinstance(fn, Mapping) else {}
+        name = fn.get("name")
+        if isinstance(name, str) and name:
+            call.name = name if not call.name else call.name
+        args = fn.get("arguments")
+        piece = ""
+        if isinstance(args, str):
+            piece = args
+            call.arguments = (call.arguments if isinstance(call.arguments, str) else "") + args
+        elif isinstance(args, Mapping):
+            call.arguments = dict(args)
+            piece = json.dumps(args, ensure_ascii=False)
+        return StreamDelta(tool_call=ToolCallDelta(
+            index=slot,
+            id=call_id if isinstance(call_id, str) and call_id else None,
+            name=name if isinstance(name, str) and name else None,
+            arguments=piece,
+        ))
+
+    def reply(self) -> RawReply:
+        """Return what has arrived so far as a RawReply."""
+        return RawReply(
+            content="".join(self.content),
+            reasoning="".join(self.reasoning),
+            tool_calls=[RawToolCall(c.id, c.name, c.arguments) for c in self.calls],
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            timings=self.timings,
+            model=self.model,
+        )

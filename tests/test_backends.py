@@ -1,0 +1,180 @@
+"""Each backend against a stand-in of its server's discovery and readiness endpoints.
+
+The stand-in bodies are written here from the servers' documented shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from pedrollm.backends import LlamaCppBackend, LMStudioBackend, OllamaBackend, VLLMBackend
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.errors import ConfigError, ModelLoading, ToolsNotEnabled, UnsupportedFeature
+from pedrollm.types import InferenceRequest, ToolDefinition
+
+from .sse import completion
+
+LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+PROPS = {
+    "default_generation_settings": {"n_ctx": 4096, "params": {"temperature": 0.8}},
+    "total_slots": 1,
+    "model_path": "/models/qwen2.5-7b-instruct.gguf",
+    "chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}\n<tool_call>{% endfor %}",
+    "chat_template_caps": {"supports_tools": True, "supports_tool_calls": True},
+    "build_info": "b6000-abcdef0",
+}
+TOOL = ToolDefinition("get_weather", "", {"type": "object", "properties": {}})
+
+
+def test_llamacpp_discovers_context_template_and_version(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/props").respond_with_json(PROPS)
+    b = LlamaCppBackend(httpserver.url_for("/"))
+    assert b.get_context_window() == 4096
+    assert b.get_usable_context() == 3072
+    assert b.supports_native_tools() is True
+    info = b.server_info()
+    assert info.version == "b6000-abcdef0" and info.model == "qwen2.5-7b-instruct.gguf"
+    assert len([r for r, _ in httpserver.log if r.path == "/props"]) == 1  # fetched once
+
+
+def test_llamacpp_falls_back_to_models_meta(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/props").respond_with_json({"error": {
+        "code": 404, "message": "File Not Found", "type": "not_found_error"}}, status=404)
+    httpserver.expect_request("/v1/models").respond_with_json({"object": "list", "data": [
+        {"id": "m.gguf", "object": "model", "owned_by": "llamacpp", "meta": {"n_ctx": 2048}}]})
+    assert LlamaCppBackend(httpserver.url_for("/")).get_context_window() == 2048
+
+
+def test_llamacpp_sends_native_extras(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion('{"a": 1}'))
+    b = LlamaCppBackend(httpserver.url_for("/"), temperature=0.3, max_tokens=50)
+    b.infer(InferenceRequest(user_prompt="x", json_schema={"type": "object"}, top_k=5,
+                             min_p=0.1, repeat_penalty=1.1, n_probs=2))
+    body = json.loads(httpserver.log[-1][0].get_data())
+    assert body["json_schema"] == {"type": "object"} and "response_format" not in body
+    assert (body["top_k"], body["min_p"], body["repeat_penalty"], body["n_probs"]) == (
+        5, 0.1, 1.1, 2)
+    assert (body["temperature"], body["max_tokens"]) == (0.3, 50)
+
+
+def test_configured_context_larger_than_server_warns(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/props").respond_with_json(PROPS)
+    b = LlamaCppBackend(httpserver.url_for("/"), context_size=8192)
+    with pytest.warns(RuntimeWarning, match="reports 4096"):
+        assert b.get_context_window() == 8192
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b.get_context_window()  # warned once only
+
+
+def test_readiness_waits_through_503(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/health").respond_with_json(LOADING, status=503)
+    httpserver.expect_oneshot_request("/health").respond_with_json(LOADING, status=503)
+    httpserver.expect_request("/health").respond_with_json({"status": "ok"})
+    b = LlamaCppBackend(httpserver.url_for("/"))
+    assert b.health().state == "loading"
+    assert b.wait_until_ready(timeout=5, interval=0.01).ready
+
+
+def test_readiness_past_the_bound_raises_model_loading(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/health").respond_with_json(LOADING, status=503)
+    with pytest.raises(ModelLoading, match="not ready after"):
+        LlamaCppBackend(httpserver.url_for("/")).wait_until_ready(timeout=0.2, interval=0.05)
+
+
+def test_unreachable_server_health_says_so() -> None:
+    health = LlamaCppBackend("http://127.0.0.1:9").health()
+    assert health.state == "unreachable" and not health.ready
+
+
+def test_ollama_context_from_api_show_and_num_ctx(httpserver: HTTPServer) -> None:
+    show = {"model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
+            "parameters": "stop \"<|im_end|>\"", "capabilities": ["completion", "tools"]}
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(show)
+    b = OllamaBackend(httpserver.url_for("/"), model="qwen2.5:7b")
+    assert b.get_context_window() == 32768
+    assert b.supports_native_tools() is True
+    assert json.loads(httpserver.log[0][0].get_data()) == {"model": "qwen2.5:7b"}
+    httpserver.clear()
+    httpserver.expect_request("/api/show").respond_with_json(
+        {**show, "parameters": "num_ctx 8192\nstop x", "capabilities": ["completion"]})
+    b2 = OllamaBackend(httpserver.url_for("/"), model="llama3")
+    assert b2.get_context_window() == 8192
+    assert b2.supports_native_tools() is False
+
+
+def test_ollama_readiness_is_root_text(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/").respond_with_data("Ollama is running")
+    assert OllamaBackend(httpserver.url_for("/")).health().ready
+
+
+def test_ollama_refuses_tool_choice_and_grammar_before_sending() -> None:
+    b = OllamaBackend("http://127.0.0.1:9")
+    with pytest.raises(UnsupportedFeature, match="tool_choice"):
+        b.infer(InferenceRequest(user_prompt="x", tools=[TOOL], tool_choice="required"))
+    with pytest.raises(UnsupportedFeature, match="grammar is not supported by ollama"):
+        b.infer(InferenceRequest(user_prompt="x", grammar='root ::= "a"'))
+
+
+def test_vllm_context_from_max_model_len_and_version(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/models").respond_with_json({"object": "list", "data": [
+        {"id": "Qwen/Qwen2.5-7B-Instruct", "object": "model", "max_model_len": 32768}]})
+    httpserver.expect_request("/version").respond_with_json({"version": "0.9.2"})
+    httpserver.expect_request("/health").respond_with_data("")
+    b = VLLMBackend(httpserver.url_for("/"), model="Qwen/Qwen2.5-7B-Instruct")
+    assert b.get_context_window() == 32768
+    assert b.health().ready
+    assert b.server_info().version == "0.9.2"
+
+
+def test_vllm_without_tool_parser_explains_the_flags(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(
+        {"object": "error", "type": "BadRequestError", "code": 400, "message":
+         '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'},
+        status=400)
+    b = VLLMBackend(httpserver.url_for("/"))
+    for call in (lambda r: b.infer(r), lambda r: list(b.stream(r))):
+        with pytest.raises(ToolsNotEnabled, match="start vLLM with --enable-auto-tool-choice"):
+            call(InferenceRequest(user_prompt="x", tools=[TOOL]))
+
+
+def test_vllm_sends_its_names_for_extra_samplers(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion())
+    VLLMBackend(httpserver.url_for("/")).infer(
+        InferenceRequest(user_prompt="x", repeat_penalty=1.2, top_k=3))
+    body = json.loads(httpserver.log[-1][0].get_data())
+    assert body["repetition_penalty"] == 1.2 and body["top_k"] == 3
+    assert "repeat_penalty" not in body
+
+
+def test_lmstudio_context_and_state_from_api_v0(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v0/models").respond_with_json({"object": "list", "data": [
+        {"id": "text-embedding-nomic", "type": "embeddings", "state": "not-loaded",
+         "max_context_length": 2048},
+        {"id": "qwen2.5-7b-instruct", "type": "llm", "state": "not-loaded",
+         "max_context_length": 32768},
+    ]})
+    httpserver.expect_request("/v1/models").respond_with_json({"data": []})
+    b = LMStudioBackend(httpserver.url_for("/"))
+    assert b.get_context_window() == 32768
+    health = b.health()
+    assert health.ready and "not-loaded" in health.detail
+
+
+def test_openai_backend_needs_a_url_and_reports_unknown_context(httpserver: HTTPServer) -> None:
+    with pytest.raises(ConfigError, match="server_url"):
+        OpenAIBackend()
+    httpserver.expect_request("/v1/models").respond_with_json({"data": [{"id": "m"}]})
+    with pytest.raises(UnsupportedFeature, match="set model.context_size"):
+        OpenAIBackend(httpserver.url_for("/")).get_context_window()
+
+
+def test_backend_is_a_context_manager_that_closes(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion("hi"))
+    with LlamaCppBackend(httpserver.url_for("/")) as b:
+        assert b.infer(InferenceRequest(user_prompt="x")).text == "hi"
+    assert not b.client.session.adapters["http://"].poolmanager.pools  # type: ignore[attr-defined]

@@ -1,3 +1,76 @@
-"""pedrollm: one synchronous Python SDK for local LLM servers."""
+"""pedrollm: one synchronous Python SDK for local LLM servers.
 
-__version__ = "0.1.0"
+Start with :func:`new_backend` and :class:`InferenceRequest`; every error the SDK
+raises is a :class:`PedroLLMError`.
+"""
+
+from ._version import __version__
+from .backend import Backend, Health
+from .errors import (
+    AuthenticationError,
+    BadRequest,
+    ConfigError,
+    ConnectionFailed,
+    ContextOverflow,
+    HTTPError,
+    InvalidResponse,
+    ModelLoading,
+    NotFound,
+    PedroLLMError,
+    RateLimited,
+    ReadTimeout,
+    RequestValidationError,
+    ServerError,
+    StreamInterrupted,
+    Timeout,
+    ToolsNotEnabled,
+    UnsupportedFeature,
+)
+from .factory import new_backend
+from .types import (
+    InferenceRequest,
+    InferenceResponse,
+    InvalidToolCall,
+    Message,
+    ModelInfo,
+    ServerInfo,
+    StreamDelta,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "Backend",
+    "BadRequest",
+    "ConfigError",
+    "ConnectionFailed",
+    "ContextOverflow",
+    "HTTPError",
+    "Health",
+    "InferenceRequest",
+    "InferenceResponse",
+    "InvalidResponse",
+    "InvalidToolCall",
+    "Message",
+    "ModelInfo",
+    "ModelLoading",
+    "NotFound",
+    "PedroLLMError",
+    "RateLimited",
+    "ReadTimeout",
+    "RequestValidationError",
+    "ServerError",
+    "ServerInfo",
+    "StreamDelta",
+    "StreamInterrupted",
+    "Timeout",
+    "ToolCall",
+    "ToolDefinition",
+    "ToolsNotEnabled",
+    "UnsupportedFeature",
+    "Usage",
+    "__version__",
+    "new_backend",
+]

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 import urllib3
 
-from . import __version__
+from ._version import __version__
 from .errors import (
     ConnectionFailed,
     ConnectTimeout,

@@ -1,0 +1,281 @@
+"""The ``pedrollm`` command: chat, health, models, info, config, demo.
+
+Expected failures (server down, bad config, HTTP errors) print one line saying
+what failed, where, and what to try, and exit non-zero; ``--verbose`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from ._version import __version__
+from .backends.openai import OpenAIBackend
+from .errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectionFailed,
+    ModelLoading,
+    PedroLLMError,
+)
+from .types import InferenceRequest, InferenceResponse, Message
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="pedrollm",
+        description="Talk to a local LLM server (llama-server, Ollama, vLLM, LM Studio).",
+    )
+    parser.add_argument("--version", action="version", version=f"pedrollm {__version__}")
+    parser.add_argument("--config", help="config file (default: .pedrocli.json here, then ~)")
+    parser.add_argument("--server-url", help="server URL, overriding the config")
+    parser.add_argument("--backend", help="llamacpp | ollama | vllm | lmstudio | openai")
+    parser.add_argument("--model", help="model name, overriding the config")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="ask once (streamed), or a REPL when no prompt is given")
+    chat.add_argument("prompt", nargs="?", help="the prompt; omit for an interactive session")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--no-stream", action="store_true", help="wait for the whole reply")
+    chat.add_argument("--json", action="store_true", help="print the reply as JSON")
+    chat.add_argument("--max-tokens", type=int, help="most tokens to generate")
+    chat.add_argument("--temperature", type=float, help="sampling temperature")
+
+    sub.add_parser("health", help="is the server ready?")
+    sub.add_parser("models", help="list the server's models")
+    sub.add_parser("info", help="context window, native tools, server version")
+
+    config = sub.add_parser("config", help="show or migrate the config file")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    migrate = config_sub.add_parser("migrate", help="rewrite a llama-cli config for a server")
+    migrate.add_argument("old", help="the old config file")
+    migrate.add_argument("--out", help="write here instead of replacing OLD (kept as OLD.bak)")
+    config_sub.add_parser("show", help="print the resolved config, API key redacted")
+
+    demo = sub.add_parser(
+        "demo", help="run a tool-calling agent against the bundled fake llama-server")
+    demo.add_argument("--server-url", dest="demo_url",
+                      help="run the demo against this llama-server instead of the fake")
+    demo.add_argument("--json", action="store_true", help="print the transcript as JSON")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields set on the command line."""
+    out: dict[str, Any] = {}
+    if args.server_url:
+        out["server_url"] = args.server_url
+    if args.backend:
+        out["type"] = args.backend
+    if args.model:
+        out["model_name"] = args.model
+    return out
+
+
+def _backend(args: argparse.Namespace) -> OpenAIBackend:
+    """Build the backend from the config file, environment and flags."""
+    from .config import load_config
+    from .factory import new_backend
+
+    return new_backend(load_config(args.config, overrides=_overrides(args)))
+
+
+def _print_reply(resp: InferenceResponse, out: TextIO) -> None:
+    """Print a reply's text, and any tool calls it asks for."""
+    if resp.text:
+        out.write(resp.text.rstrip("\n") + "\n")
+    for call in resp.tool_calls:
+        out.write(f"[tool call] {call.name}({json.dumps(call.args, ensure_ascii=False)})\n")
+    for bad in resp.invalid_tool_calls:
+        out.write(f"[invalid tool call] {bad.error}: {bad.raw}\n")
+
+
+def _ask(backend: OpenAIBackend, req: InferenceRequest, *, stream: bool, as_json: bool,
+         out: TextIO) -> InferenceResponse:
+    """Send one request, printing as it streams unless JSON or no-stream was asked."""
+    if as_json or not stream:
+        resp = backend.infer(req)
+        if as_json:
+            out.write(json.dumps(resp.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        else:
+            _print_reply(resp, out)
+        return resp
+    final: InferenceResponse | None = None
+    for delta in backend.stream(req):
+        if delta.content:
+            out.write(delta.content)
+            out.flush()
+        if delta.response is not None:
+            final = delta.response
+    assert final is not None  # the stream's last delta always carries the reply
+    out.write("\n")
+    for call in final.tool_calls:
+        out.write(f"[tool call] {call.name}({json.dumps(call.args, ensure_ascii=False)})\n")
+    return final
+
+
+def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm chat``: one prompt, or a REPL reading stdin."""
+    with _backend(args) as backend:
+        assert isinstance(backend, OpenAIBackend)
+        base = InferenceRequest(max_tokens=args.max_tokens, temperature=args.temperature,
+                                system_prompt=args.system)
+        if args.prompt is not None:
+            req = InferenceRequest(**{**base.__dict__, "user_prompt": args.prompt})
+            _ask(backend, req, stream=not args.no_stream, as_json=args.json, out=out)
+            return EXIT_OK
+        history: list[Message] = []
+        interactive = sys.stdin.isatty()
+        while True:
+            if interactive:
+                out.write("you> ")
+                out.flush()
+            line = sys.stdin.readline()
+            if not line or line.strip() in ("/exit", "/quit"):
+                return EXIT_OK
+            if not line.strip():
+                continue
+            history.append(Message.user(line.strip()))
+            req = InferenceRequest(**{**base.__dict__, "messages": list(history)})
+            resp = _ask(backend, req, stream=not args.no_stream, as_json=args.json, out=out)
+            history.append(resp.to_message())
+
+
+def cmd_health(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm health``: exit 0 when ready."""
+    with _backend(args) as backend:
+        status = backend.health()
+        out.write(f"{status.state}: {status.detail}\n")
+        return EXIT_OK if status.ready else EXIT_ERROR
+
+
+def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm models``: one model a line, with its context window when known."""
+    with _backend(args) as backend:
+        for model in backend.list_models():
+            ctx = f"\tcontext {model.context_window}" if model.context_window else ""
+            out.write(f"{model.id}{ctx}\n")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm info``: what discovery learned about the server."""
+    with _backend(args) as backend:
+        info = backend.server_info()
+        rows = [
+            ("backend", info.backend),
+            ("server", info.server_url),
+            ("model", info.model or "(server default)"),
+            ("context window", info.context_window or "unknown (set model.context_size)"),
+            ("native tools", "yes" if info.native_tools else "no (parsed from text)"),
+            ("tool-call text format", backend.tool_call_format()),
+            ("version", info.version or "unknown"),
+        ]
+        for name, value in rows:
+            out.write(f"{name + ':':<23}{value}\n")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm config show|migrate``."""
+    from .config import load_config
+    from .config_migrate import write_migrated
+
+    if args.config_command == "show":
+        cfg = load_config(args.config, overrides=_overrides(args))
+        where = str(cfg.path) if cfg.path else "(no file: defaults)"
+        out.write(f"# from {where}\n")
+        out.write(json.dumps(cfg.to_dict(redact=True), indent=2) + "\n")
+        return EXIT_OK
+    if args.config_command == "migrate":
+        migration = write_migrated(args.old, args.out)
+        target = args.out or args.old
+        out.write(f"wrote {target}\n")
+        for note in migration.notes:
+            out.write(f"  - {note}\n")
+        out.write("start the server with:\n  " + migration.command_line + "\n")
+        return EXIT_OK
+    out.write("usage: pedrollm config {show,migrate OLD.json}\n")
+    return EXIT_USAGE
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm demo``: a tool-calling agent round trip, printed step by step."""
+    from .demo import run_demo
+
+    return run_demo(out, server_url=args.demo_url, as_json=args.json)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "chat": cmd_chat,
+    "health": cmd_health,
+    "models": cmd_models,
+    "info": cmd_info,
+    "config": cmd_config,
+    "demo": cmd_demo,
+}
+
+
+def _hint(exc: PedroLLMError) -> str:
+    """What to try next for an expected failure."""
+    if isinstance(exc, ConnectionFailed):
+        return "is the server running? check --server-url or model.server_url"
+    if isinstance(exc, ModelLoading):
+        return "the model is still loading; try again shortly"
+    if isinstance(exc, AuthenticationError):
+        return "set PEDROLLM_API_KEY or model.api_key to the server's --api-key"
+    if isinstance(exc, ConfigError):
+        return "fix the config file or the flag named above"
+    return "run with --verbose for details"
+
+
+@contextmanager
+def _reporting(verbose: bool, err: TextIO) -> Iterator[list[int]]:
+    """Turn expected failures into one line on stderr and an exit code."""
+    code = [EXIT_OK]
+    try:
+        yield code
+    except PedroLLMError as exc:
+        if verbose:
+            traceback.print_exc(file=err)
+        err.write(f"pedrollm: error: {exc}\n  hint: {_hint(exc)}\n")
+        code[0] = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    except OSError as exc:
+        if verbose:
+            traceback.print_exc(file=err)
+        err.write(f"pedrollm: error: {exc}\n")
+        code[0] = EXIT_ERROR
+    except KeyboardInterrupt:
+        err.write("\npedrollm: interrupted\n")
+        code[0] = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    # Deprecated config fields warn once each, on the terminal, not silently.
+    warnings.simplefilter("default", DeprecationWarning)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    with _reporting(args.verbose, sys.stderr) as code:
+        code[0] = COMMANDS[args.command](args, sys.stdout)
+    return code[0]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

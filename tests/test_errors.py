@@ -71,3 +71,13 @@ def test_retry_after_header_parsed_in_seconds() -> None:
     err = e.error_from_response(429, "{}", {"Retry-After": "3"})
     assert isinstance(err, e.RateLimited) and err.retry_after == 3.0
     assert e.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+def test_vllm_worded_overflow_becomes_context_overflow_with_numbers() -> None:
+    body = {"object": "error", "type": "BadRequestError", "code": 400, "message":
+            "This model's maximum context length is 4096 tokens. However, you requested "
+            "5000 tokens (4900 in the messages, 100 in the completion). Please reduce the "
+            "length of the messages or completion."}
+    err = e.error_from_response(400, json.dumps(body))
+    assert isinstance(err, e.ContextOverflow)
+    assert (err.n_prompt_tokens, err.n_ctx) == (4900, 4096)

@@ -8,6 +8,7 @@ these classes; no ``requests`` or ``json`` exception escapes for a server's faul
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,26 @@ def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# vLLM and OpenAI say it in words: "This model's maximum context length is 4096
+# tokens. However, you requested 5000 tokens (4900 in the messages, 100 in the
+# completion)" or "... and your request has 5000 input tokens".
+_CTX_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
+# Most precise first: the prompt alone, then the whole request.
+_CTX_PROMPT = (re.compile(r"(\d+) in the messages"),
+               re.compile(r"request has (\d+) input tokens"),
+               re.compile(r"requested (\d+) tokens"))
+
+
+def _overflow_numbers(message: str) -> tuple[int | None, int | None] | None:
+    """Return (n_prompt_tokens, n_ctx) from a worded overflow message, or None."""
+    limit = _CTX_LIMIT.search(message)
+    if limit is None:
+        return None
+    found = (pattern.search(message) for pattern in _CTX_PROMPT)
+    n_prompt = next((int(m.group(1)) for m in found if m), None)
+    return n_prompt, int(limit.group(1))
+
+
 _TOOLS_DISABLED_HINTS = (
     "--enable-auto-tool-choice",
     "tool-call-parser",
@@ -198,6 +219,9 @@ def error_from_response(
             n_ctx=_as_int(fields.get("n_ctx")),
             **common,
         )
+    worded = _overflow_numbers(message) if status in (400, 413, 422) else None
+    if worded is not None:
+        return ContextOverflow(message, n_prompt_tokens=worded[0], n_ctx=worded[1], **common)
     if status in (400, 422):
         if any(hint in message for hint in _TOOLS_DISABLED_HINTS):
             return ToolsNotEnabled(message, **common)

@@ -232,15 +232,16 @@ class ServerClient:
 
     # -- chat ----------------------------------------------------------------------
 
-    def chat_body(self, req: InferenceRequest, *, stream: bool) -> dict[str, Any]:
-        """Build the chat-completions body for ``req``."""
+    def chat_body(self, req: InferenceRequest, *, stream: bool,
+                  native_tools: bool = True) -> dict[str, Any]:
+        """Build the chat-completions body for ``req`` (tools left out when not native)."""
         body: dict[str, Any] = {
             "messages": [message_to_openai(m) for m in req.all_messages()],
         }
         model = req.model or self.default_model
         if model:
             body["model"] = model
-        if req.tools:
+        if req.tools and native_tools:
             body["tools"] = [t.to_openai() for t in req.tools]
             if req.tool_choice is not None:
                 choice = req.tool_choice
@@ -254,19 +255,24 @@ class ServerClient:
         body.update(req.extra)
         return body
 
-    def infer(self, req: InferenceRequest) -> InferenceResponse:
-        """Send ``req`` and return the whole reply."""
+    def infer(self, req: InferenceRequest, *, native_tools: bool = True) -> InferenceResponse:
+        """Send ``req`` and return the whole reply.
+
+        With ``native_tools=False`` the tools stay out of the body (the caller has
+        described them in the prompt) and calls are parsed from the text.
+        """
         validate_request(req)
-        body = self.chat_body(req, stream=False)
+        body = self.chat_body(req, stream=False, native_tools=native_tools)
         resp = self.request("POST", self.chat_path, json_body=body)
         data = _decode_json(resp, self.url(self.chat_path))
         raw = raw_reply_from_completion(data)
         return build_response(raw, req.tools, self.text_parser)
 
-    def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
+    def stream(self, req: InferenceRequest, *,
+               native_tools: bool = True) -> Iterator[StreamDelta]:
         """Send ``req`` streamed; yield deltas, the last one carrying the whole reply."""
         validate_request(req)
-        body = self.chat_body(req, stream=True)
+        body = self.chat_body(req, stream=True, native_tools=native_tools)
         return self._stream_body(body, req.tools)
 
     def _stream_body(self, body: dict[str, Any],

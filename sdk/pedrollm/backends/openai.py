@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..reply import TextParseResult, text_parser_for
 from ..server import RetryPolicy, ServerClient, standard_options
+from ..toolprompt import with_tools_in_prompt
 from ..types import (
     InferenceRequest,
     InferenceResponse,
@@ -73,6 +74,7 @@ class OpenAIBackend(Backend):
         context_size: int | None = None,
         usable_context: int | None = None,
         enable_tools: bool = True,
+        native_tools: bool | None = None,
         tool_call_format: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
@@ -89,6 +91,7 @@ class OpenAIBackend(Backend):
         self.context_size = context_size
         self.usable_context = usable_context
         self.enable_tools = enable_tools
+        self.native_tools = native_tools
         self.configured_tool_format = tool_call_format
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -117,6 +120,7 @@ class OpenAIBackend(Backend):
             context_size=cfg.context_size,
             usable_context=cfg.usable_context,
             enable_tools=cfg.enable_tools,
+            native_tools=getattr(cfg, "native_tools", None),
             tool_call_format=cfg.tool_call_format,
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
@@ -163,13 +167,22 @@ class OpenAIBackend(Backend):
         self.check_request(out)
         return out
 
+    def _outgoing(self, req: InferenceRequest) -> tuple[InferenceRequest, bool]:
+        """The request to send and whether its tools go natively or in the prompt."""
+        out = self.prepare(req)
+        if not out.tools or self.supports_native_tools():
+            return out, True
+        return with_tools_in_prompt(out, self.tool_call_format()), False
+
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""
-        return self.client.infer(self.prepare(req))
+        out, native = self._outgoing(req)
+        return self.client.infer(out, native_tools=native)
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the whole reply."""
-        return self.client.stream(self.prepare(req))
+        out, native = self._outgoing(req)
+        return self.client.stream(out, native_tools=native)
 
     # -- tool-call text fallback ---------------------------------------------------
 
@@ -240,8 +253,15 @@ class OpenAIBackend(Backend):
         return self.usable_context
 
     def supports_native_tools(self) -> bool:
-        """True when tools are enabled and the server returns calls natively."""
-        return self.enable_tools and self.detect_native_tools()
+        """True when tools are enabled and go to the server natively.
+
+        ``native_tools`` in the config forces the answer; otherwise the server is asked.
+        """
+        if not self.enable_tools:
+            return False
+        if self.native_tools is not None:
+            return self.native_tools
+        return self.detect_native_tools()
 
     def detect_native_tools(self) -> bool:
         """Whether the server itself returns tool calls; OpenAI-compatible servers do."""

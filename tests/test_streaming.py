@@ -13,7 +13,7 @@ from pedrollm.server import ServerClient
 from pedrollm.streaming import iter_events
 from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta, ToolCall
 
-from .sse import chunk, completion, sse, tool_call
+from .sse import chunk, completion, sse
 from .test_server_client import CHAT, WEATHER
 
 USAGE = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1,

@@ -202,11 +202,17 @@ def cmd_config(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.config_command == "migrate":
         migration = write_migrated(args.old, args.out)
-        target = args.out or args.old
-        out.write(f"wrote {target}\n")
+        if migration.written_to is None:
+            reason = migration.notes[0] if migration.notes else "nothing to migrate"
+            out.write(f"{args.old}: {reason}; nothing written\n")
+            return EXIT_OK
+        out.write(f"wrote {migration.written_to}\n")
+        if migration.backup_path:
+            out.write(f"the old file is kept as {migration.backup_path}\n")
         for note in migration.notes:
             out.write(f"  - {note}\n")
-        out.write("start the server with:\n  " + migration.command_line + "\n")
+        if migration.server_command:
+            out.write("start the server with:\n  " + migration.command_line + "\n")
         return EXIT_OK
     out.write("usage: pedrollm config {show,migrate OLD.json}\n")
     return EXIT_USAGE

@@ -178,3 +178,32 @@ def test_backend_is_a_context_manager_that_closes(httpserver: HTTPServer) -> Non
     with LlamaCppBackend(httpserver.url_for("/")) as b:
         assert b.infer(InferenceRequest(user_prompt="x")).text == "hi"
     assert not b.client.session.adapters["http://"].poolmanager.pools  # type: ignore[attr-defined]
+
+
+def test_without_native_tools_they_go_in_the_prompt_and_calls_come_from_text(
+    httpserver: HTTPServer,
+) -> None:
+    text = 'Let me look.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}' \
+           "\n</tool_call>"
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion(text))
+    weather = ToolDefinition("get_weather", "Weather for a city", {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    b = LlamaCppBackend(httpserver.url_for("/"), native_tools=False, tool_call_format="hermes")
+    resp = b.infer(InferenceRequest(system_prompt="Be brief.", user_prompt="Weather in Paris?",
+                                    tools=[weather]))
+    body = json.loads(httpserver.log[-1][0].get_data())
+    assert "tools" not in body
+    system = body["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("Be brief.")
+    assert '"name": "get_weather"' in system["content"] and "<tool_call>" in system["content"]
+    assert [(c.name, c.args) for c in resp.tool_calls] == [("get_weather", {"city": "Paris"})]
+    assert resp.text == "Let me look." and resp.next_action == "CONTINUE"
+
+
+def test_config_native_tools_false_reaches_the_backend() -> None:
+    from pedrollm.config import load_config
+    from pedrollm.factory import new_backend
+
+    cfg = load_config(env={"PEDROLLM_NATIVE_TOOLS": "false"}, overrides={"type": "llamacpp"})
+    with new_backend(cfg) as b:
+        assert b.supports_native_tools() is False

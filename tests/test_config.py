@@ -61,7 +61,8 @@ def test_defaults_are_a_local_llama_server() -> None:
     assert (model.connect_timeout, model.read_timeout) == (5.0, 120.0)
     assert (model.max_retries, model.retry_budget) == (3, 30.0)
     assert model.context_size is None and model.usable_context is None
-    assert model.enable_tools is False and model.tool_call_format is None
+    assert model.enable_tools is True and model.tool_call_format is None
+    assert model.native_tools is None
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,8 @@ both. An empty variable counts as unset. The variables and the fields they set:
 - ``PEDROLLM_TEMPERATURE``: ``temperature``
 - ``PEDROLLM_MAX_TOKENS``: ``max_tokens``
 - ``PEDROLLM_ENABLE_TOOLS``: ``enable_tools`` (true/false, 1/0, yes/no, on/off)
+- ``PEDROLLM_NATIVE_TOOLS``: ``native_tools`` (unset: ask the server; false: tools go
+  into the system prompt and calls are parsed from the text)
 - ``PEDROLLM_TOOL_CALL_FORMAT``: ``tool_call_format``
 - ``PEDROLLM_CONNECT_TIMEOUT``: ``connect_timeout`` (seconds)
 - ``PEDROLLM_READ_TIMEOUT``: ``read_timeout`` (seconds)
@@ -91,6 +93,7 @@ ENV_VARS: dict[str, str] = {
     "PEDROLLM_TEMPERATURE": "temperature",
     "PEDROLLM_MAX_TOKENS": "max_tokens",
     "PEDROLLM_ENABLE_TOOLS": "enable_tools",
+    "PEDROLLM_NATIVE_TOOLS": "native_tools",
     "PEDROLLM_TOOL_CALL_FORMAT": "tool_call_format",
     "PEDROLLM_CONNECT_TIMEOUT": "connect_timeout",
     "PEDROLLM_READ_TIMEOUT": "read_timeout",
@@ -292,6 +295,12 @@ def _check_bool(value: Any) -> bool:
     return value
 
 
+def _check_optional_bool(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise _Invalid(f"must be true, false or null (ask the server), got {_show(value)}")
+    return value
+
+
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "type": _check_type,
     "server_url": _check_url,
@@ -301,6 +310,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "temperature": _check_temperature,
     "max_tokens": _check_positive_int,
     "enable_tools": _check_bool,
+    "native_tools": _check_optional_bool,
     "tool_call_format": _check_tool_call_format,
     "api_key": _check_api_key,
     "connect_timeout": lambda v: _check_seconds(v, allow_zero=False),
@@ -309,6 +319,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "retry_budget": lambda v: _check_seconds(v, allow_zero=True),
 }
 
+_BOOL_FIELDS = frozenset({"enable_tools", "native_tools"})
 _INT_FIELDS = frozenset({"context_size", "usable_context", "max_tokens", "max_retries"})
 _FLOAT_FIELDS = frozenset({"temperature", "connect_timeout", "read_timeout", "retry_budget"})
 
@@ -327,7 +338,7 @@ def _parse_text(name: str, text: str) -> Any:
             return float(stripped)
         except ValueError:
             raise _Invalid(f"must be a number, got {_show(text)}") from None
-    if name == "enable_tools":
+    if name in _BOOL_FIELDS:
         lowered = stripped.lower()
         if lowered in _TRUE_TEXT:
             return True
@@ -377,7 +388,8 @@ class ModelConfig:
     usable_context: int | None = None
     temperature: float | None = None
     max_tokens: int | None = None
-    enable_tools: bool = False
+    enable_tools: bool = True
+    native_tools: bool | None = None
     tool_call_format: str | None = None
     api_key: str | None = None
     connect_timeout: float = 5.0
@@ -664,7 +676,7 @@ def _layer_overrides(
             problems.append(_unknown_key_problem(where, str(name), list(_MODEL_FIELDS)))
             continue
         if isinstance(value, str) and (
-            name in _INT_FIELDS or name in _FLOAT_FIELDS or name == "enable_tools"
+            name in _INT_FIELDS or name in _FLOAT_FIELDS or name in _BOOL_FIELDS
         ):
             try:
                 value = _parse_text(name, value)

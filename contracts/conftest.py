@@ -1,0 +1,170 @@
+"""Options, the target under test, and the conformance report.
+
+    pytest contracts                                   # the bundled fake, in-process
+    pytest contracts --real-llama-server               # llama-server built here, scripted model
+    pytest contracts --server-url URL --backend ollama [--api-key K] [--model M]
+    pytest contracts --real-llama-server --record DIR  # record fixtures while checking
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from contracts.report import ClauseResult, Report, outcome_of, summary_lines, write
+from contracts.target import Target
+
+AUTH_KEY = "contract-suite-key"
+REPORT_KEY = pytest.StashKey[Report]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The suite's command-line options."""
+    group = parser.getgroup("contracts", "pedrollm contract suite")
+    group.addoption("--server-url", help="check this running server instead of the fake")
+    group.addoption("--backend", default="llamacpp",
+                    help="llamacpp | ollama | vllm | lmstudio | openai (with --server-url)")
+    group.addoption("--api-key", help="the server's API key (with --server-url)")
+    group.addoption("--model", help="the model to ask for (with --server-url)")
+    group.addoption("--real-llama-server", action="store_true",
+                    help="build llama-server here and check it with the scripted model")
+    group.addoption("--record", metavar="DIR",
+                    help="with --real-llama-server: record every exchange as fixtures in DIR")
+    group.addoption("--report-dir", default="reports",
+                    help="where conformance-<target>.json/.md go (default: reports/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the clause marker and start the report."""
+    config.addinivalue_line("markers", "clause(id, statement): a contract clause")
+    config.addinivalue_line("markers", "real_server: needs a llama-server built here")
+
+
+def _target_name(config: pytest.Config) -> tuple[str, str]:
+    """The report's target name and kind, from the options."""
+    if config.getoption("server_url"):
+        return f"{config.getoption('backend')} at {config.getoption('server_url')}", "url"
+    if config.getoption("real_llama_server"):
+        return "llama-server", "real"
+    return "fakellama", "fake"
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The server under test, started for the session when the suite owns it."""
+    config = request.config
+    with ExitStack() as stack:
+        if config.getoption("server_url"):
+            yield _url_target(config)
+        elif config.getoption("real_llama_server"):
+            yield _real_target(config, stack)
+        else:
+            yield _fake_target(stack)
+
+
+def _url_target(config: pytest.Config) -> Target:
+    """A server someone else runs."""
+    url = str(config.getoption("server_url"))
+    key = config.getoption("api_key") or os.environ.get("PEDROLLM_API_KEY")
+    return Target(
+        name=_target_name(config)[0], kind="url", url=url,
+        backend_type=str(config.getoption("backend")), api_key=key,
+        model=config.getoption("model"),
+        auth_server=(url, key) if key else None,
+    )
+
+
+def _fake_target(stack: ExitStack) -> Target:
+    """fakellama with its bundled fixtures, plus a second one that needs a key."""
+    from fakellama.server import FakeServer
+
+    fake = stack.enter_context(FakeServer())
+    locked = stack.enter_context(FakeServer(api_key=AUTH_KEY))
+    return Target(name="fakellama", kind="fake", url=fake.url,
+                  auth_server=(locked.url, AUTH_KEY),
+                  set_loading=lambda seconds: fake.set_faults(f"loading={seconds}"))
+
+
+def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
+    """llama-server built from source with the scripted model, plus one with --api-key."""
+    from contracts.servers.build import ensure_llama_server
+    from contracts.servers.llama_server import LlamaServer
+    from contracts.servers.scripted_model import write_scripted_model
+
+    binary = ensure_llama_server()
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pedrollm-contract-")))
+    model = write_scripted_model(workdir / "scripted.gguf")
+    server = stack.enter_context(LlamaServer(binary, model, jinja=True))
+    locked = stack.enter_context(LlamaServer(binary, model, jinja=True, api_key=AUTH_KEY))
+    url, locked_url = server.url, locked.url
+    record_dir = config.getoption("record")
+    if record_dir:
+        url, locked_url = _recording(stack, Path(record_dir), url, locked_url)
+    return Target(name="llama-server", kind="real", url=url,
+                  auth_server=(locked_url, AUTH_KEY))
+
+
+def _recording(stack: ExitStack, out: Path, url: str, locked_url: str) -> tuple[str, str]:
+    """Put fakellama's recorder in front of both servers."""
+    from fakellama.record import Recorder
+    from fakellama.server import BackgroundServer
+
+    open_rec = stack.enter_context(BackgroundServer(Recorder(url, out)))
+    locked_rec = stack.enter_context(
+        BackgroundServer(Recorder(locked_url, out / "auth", secrets=[AUTH_KEY])))
+    return open_rec.url, locked_rec.url
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start an empty report for this run's target."""
+    name, kind = _target_name(session.config)
+    url = session.config.getoption("server_url") or "(started by the suite)"
+    session.config.stash[REPORT_KEY] = Report(target=name, kind=kind, url=str(url))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:
+    """Record each clause's outcome (setup errors count as failures)."""
+    report = yield
+    marker = item.get_closest_marker("clause")
+    if marker is None or (call.when == "setup" and report.passed) or call.when == "teardown":
+        return report
+    skipped = None
+    if report.skipped:
+        longrepr = report.longrepr
+        skipped = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    outcome, detail = outcome_of(report.failed, skipped)
+    if outcome == "fail" and not detail and call.excinfo is not None:
+        detail = call.excinfo.exconly().splitlines()[0][:200]
+    clause_id, statement = marker.args
+    item.config.stash[REPORT_KEY].add(ClauseResult(clause_id, statement, outcome, detail))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Write the report files and print the table."""
+    report = terminalreporter.config.stash.get(REPORT_KEY, None)
+    if report is None or not report.results:
+        return
+    directory = Path(str(terminalreporter.config.getoption("report_dir")))
+    json_path, md_path = write(report, directory)
+    terminalreporter.section("conformance")
+    for line in summary_lines(report):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"written: {json_path} and {md_path}")
+
+
+@pytest.fixture(scope="session")
+def report(request: pytest.FixtureRequest) -> Report:
+    """This run's report (clauses may add the server's version to it)."""
+    return request.config.stash[REPORT_KEY]

@@ -1,0 +1,172 @@
+"""The conformance report: clause x server, pass / fail / unsupported.
+
+The pytest plugin in conftest.py collects each clause's outcome; at the end of a
+run it writes ``conformance-<target>.json`` and ``.md`` into the report directory
+and prints the table. ``python -m contracts.report OUT.md REPORT.json...`` joins
+several runs' JSON into one table (that is how docs/conformance.md is made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+UNSUPPORTED_PREFIX = "unsupported: "
+
+
+@dataclass
+class ClauseResult:
+    """One clause's outcome against one server."""
+
+    clause: str
+    statement: str
+    outcome: str  # pass | fail | unsupported
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    """A run's results against one target."""
+
+    target: str
+    kind: str
+    url: str
+    version: str | None = None
+    when: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    results: list[ClauseResult] = field(default_factory=list)
+
+    def add(self, result: ClauseResult) -> None:
+        """Record a clause, replacing an earlier result for the same clause."""
+        self.results = [r for r in self.results if r.clause != result.clause] + [result]
+
+    def sorted_results(self) -> list[ClauseResult]:
+        """Results in clause order."""
+        return sorted(self.results, key=lambda r: r.clause)
+
+    def to_json(self) -> str:
+        """The report as JSON."""
+        data = asdict(self)
+        data["results"] = [asdict(r) for r in self.sorted_results()]
+        return json.dumps(data, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        """Read a report written by to_json."""
+        data = json.loads(text)
+        results = [ClauseResult(**r) for r in data.pop("results")]
+        return cls(**data, results=results)
+
+    def counts(self) -> dict[str, int]:
+        """How many clauses passed, failed and were unsupported."""
+        out = {"pass": 0, "fail": 0, "unsupported": 0}
+        for r in self.results:
+            out[r.outcome] = out.get(r.outcome, 0) + 1
+        return out
+
+
+def _cell(result: ClauseResult | None) -> str:
+    """One table cell."""
+    if result is None:
+        return "not run"
+    if result.outcome == "unsupported":
+        return f"unsupported ({result.detail})"
+    if result.outcome == "fail":
+        return "**fail**"
+    return "pass"
+
+
+def markdown_table(reports: list[Report]) -> str:
+    """A Markdown table with one row per clause and one column per server."""
+    clauses: dict[str, str] = {}
+    for rep in reports:
+        for r in rep.sorted_results():
+            clauses.setdefault(r.clause, r.statement)
+    head = "| clause | statement | " + " | ".join(
+        f"{rep.target}{' ' + rep.version if rep.version else ''}" for rep in reports) + " |"
+    rule = "|---|---|" + "---|" * len(reports)
+    lines = [head, rule]
+    for cid in sorted(clauses):
+        cells = []
+        for rep in reports:
+            found = next((r for r in rep.results if r.clause == cid), None)
+            cells.append(_cell(found).replace("|", "\\|"))
+        lines.append(f"| {cid} | {clauses[cid]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a target name."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "target"
+
+
+def write(report: Report, directory: Path) -> tuple[Path, Path]:
+    """Write the JSON and Markdown forms of one report; return their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    base = directory / f"conformance-{slug(report.target)}"
+    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
+    json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+    md_path.write_text(
+        f"# Conformance: {report.target}\n\n{report.url}, {report.when}\n\n"
+        + markdown_table([report]), encoding="utf-8")
+    return json_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Join report JSON files into one Markdown page."""
+    parser = argparse.ArgumentParser(description="Join conformance reports into one table.")
+    parser.add_argument("out", type=Path, help="the Markdown file to write")
+    parser.add_argument("reports", nargs="+", type=Path, help="conformance-*.json files")
+    args = parser.parse_args(argv)
+    reports = [Report.from_json(p.read_text(encoding="utf-8")) for p in args.reports]
+    lines = [
+        "# Conformance",
+        "",
+        "Each clause of the contract suite (`contracts/`) against each server, as the suite",
+        "itself wrote it. Regenerate with:",
+        "",
+        "```sh",
+        "tox -e contract-fake,contract-real",
+        "python -m contracts.report docs/conformance.md reports/conformance-*.json",
+        "```",
+        "",
+    ]
+    for rep in reports:
+        counts = rep.counts()
+        lines.append(f"- **{rep.target}** ({rep.kind}, {rep.version or 'version unknown'}), "
+                     f"run {rep.when}: {counts['pass']} pass, {counts['fail']} fail, "
+                     f"{counts['unsupported']} unsupported")
+    lines += ["", markdown_table(reports)]
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out} from {len(reports)} report(s)")
+    return 0
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Lines for the terminal summary."""
+    counts = report.counts()
+    out = [f"conformance of {report.target} ({report.version or 'version unknown'}): "
+           f"{counts['pass']} pass, {counts['fail']} fail, {counts['unsupported']} unsupported"]
+    for r in report.sorted_results():
+        out.append(f"  {r.clause}  {r.outcome:<11}  {r.statement}"
+                   + (f"  [{r.detail}]" if r.detail and r.outcome != "pass" else ""))
+    return out
+
+
+def outcome_of(when_failed: bool, skipped_reason: str | None) -> tuple[str, str]:
+    """Map a test's pytest outcome to the report's (outcome, detail)."""
+    if skipped_reason is not None:
+        reason = skipped_reason
+        if reason.startswith("Skipped: "):
+            reason = reason[len("Skipped: "):]
+        if reason.startswith(UNSUPPORTED_PREFIX):
+            return "unsupported", reason[len(UNSUPPORTED_PREFIX):]
+        return "fail", f"skipped without a reason of support: {reason}"
+    return ("fail", "") if when_failed else ("pass", "")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

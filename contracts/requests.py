@@ -1,0 +1,88 @@
+"""The requests the contract clauses send, in one place.
+
+The fake server's bundled fixtures are recorded by running the suite against a
+real llama-server through fakellama's recorder, so the suite and the fixtures
+agree as long as these requests stay as they are: change one, record again.
+"""
+
+from __future__ import annotations
+
+from pedrollm.types import InferenceRequest, Message, ToolCall, ToolDefinition
+
+WEATHER_TOOL = ToolDefinition(
+    name="get_weather",
+    description="Get the current weather for a city",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "The city name"}},
+        "required": ["city"],
+    },
+)
+
+WEATHER_QUESTION = "What is the weather in Paris?"
+WEATHER_RESULT = "sunny, 22 C"
+
+# Deterministic sampling, so a stream and a whole reply can be compared.
+GREEDY = {"temperature": 0.0, "seed": 42}
+
+
+def chat() -> InferenceRequest:
+    """A plain question, no tools."""
+    return InferenceRequest(user_prompt="Say hello in one short sentence.", max_tokens=48,
+                            **GREEDY)  # type: ignore[arg-type]
+
+
+def tool_call() -> InferenceRequest:
+    """A question the weather tool answers."""
+    return InferenceRequest(user_prompt=WEATHER_QUESTION, tools=[WEATHER_TOOL], max_tokens=96,
+                            **GREEDY)  # type: ignore[arg-type]
+
+
+def tool_result_turn() -> InferenceRequest:
+    """The conversation after the tool ran: question, the call, its result."""
+    return InferenceRequest(
+        messages=[
+            Message.user(WEATHER_QUESTION),
+            Message.assistant(None, [ToolCall("call_weather_1", "get_weather",
+                                              {"city": "Paris"})]),
+            Message.tool("call_weather_1", WEATHER_RESULT, name="get_weather"),
+        ],
+        tools=[WEATHER_TOOL],
+        max_tokens=96,
+        **GREEDY,  # type: ignore[arg-type]
+    )
+
+
+YES_NO_GRAMMAR = 'root ::= "yes" | "no"'
+
+BOOLEAN_SCHEMA = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
+
+
+def grammar() -> InferenceRequest:
+    """A question whose answer a GBNF grammar limits to yes or no."""
+    return InferenceRequest(user_prompt="Is water wet? Answer yes or no.",
+                            grammar=YES_NO_GRAMMAR, max_tokens=8, **GREEDY)  # type: ignore[arg-type]
+
+
+def json_schema() -> InferenceRequest:
+    """A question whose answer a JSON schema limits to one boolean field."""
+    return InferenceRequest(user_prompt="Is water wet? Answer in JSON.",
+                            json_schema=BOOLEAN_SCHEMA, max_tokens=64,
+                            **GREEDY)  # type: ignore[arg-type]
+
+
+def one_token() -> InferenceRequest:
+    """A request cut off after one token."""
+    return InferenceRequest(user_prompt="Tell me a long story about a lighthouse.",
+                            max_tokens=1, **GREEDY)  # type: ignore[arg-type]
+
+
+def overflow(context_window: int) -> InferenceRequest:
+    """A prompt about twice as long as the context window, in tokens of any tokenizer."""
+    words = " ".join(f"word{i}" for i in range(context_window * 2))
+    return InferenceRequest(user_prompt=words, max_tokens=8)

@@ -1,0 +1,59 @@
+"""What the suite checks: a server reached through the SDK, plus what the suite may do to it.
+
+Three kinds of target:
+
+- ``fake``: fakellama with its bundled fixtures, in-process (the default);
+- ``real``: a llama-server built from source and started here with the scripted model;
+- ``url``: any running server named on the command line.
+
+A target may offer a second server that requires an API key (for the
+authentication clause) and a way to put the server into its loading state; a
+clause that needs what its target lacks reports "unsupported" with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.factory import new_backend
+
+TargetKind = Literal["fake", "real", "url"]
+
+
+@dataclass
+class Target:
+    """One server under test and how to reach it."""
+
+    name: str
+    kind: TargetKind
+    url: str
+    backend_type: str = "llamacpp"
+    api_key: str | None = None
+    model: str | None = None
+    # A server that refuses requests without this key: (url, key).
+    auth_server: tuple[str, str] | None = None
+    auth_unavailable: str = "no server with an API key was given (--api-key)"
+    # Puts the server into its loading state for N seconds, when the target can.
+    set_loading: Callable[[float], None] | None = None
+    loading_unavailable: str = "the suite cannot put a running server back into loading"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def backend(self, **overrides: Any) -> OpenAIBackend:
+        """A backend for this target; ``overrides`` use the config's field names."""
+        cfg: dict[str, Any] = {"type": self.backend_type, "server_url": self.url,
+                               "read_timeout": 300.0}
+        if self.api_key:
+            cfg["api_key"] = self.api_key
+        if self.model:
+            cfg["model_name"] = self.model
+        cfg.update(overrides)
+        backend = new_backend(cfg)
+        backend.client.session.headers.update(self.headers)
+        return backend
+
+    def describe(self) -> str:
+        """The target's name and URL, for reports."""
+        return f"{self.name} ({self.backend_type} at {self.url})"

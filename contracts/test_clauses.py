@@ -1,0 +1,262 @@
+"""The contract clauses: one test each, with a stable id and a one-line statement.
+
+Every clause goes through the SDK, the way a user's code would. Clauses check
+structure, not wording, so a scripted model and a real one both pass. A clause a
+server cannot support reports "unsupported" with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from contracts import requests as reqs
+from contracts.report import UNSUPPORTED_PREFIX, Report
+from contracts.target import Target
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.errors import (
+    AuthenticationError,
+    BadRequest,
+    ContextOverflow,
+    NotFound,
+    PedroLLMError,
+    UnsupportedFeature,
+)
+from pedrollm.types import InferenceResponse, StreamDelta
+
+
+def unsupported(reason: str) -> None:
+    """Report the clause as not supported by this server, with the reason."""
+    pytest.skip(UNSUPPORTED_PREFIX + reason)
+
+
+def clause(clause_id: str, statement: str) -> pytest.MarkDecorator:
+    """Mark a test as a contract clause."""
+    return pytest.mark.clause(clause_id, statement)
+
+
+@pytest.fixture
+def backend(target: Target) -> Iterator[OpenAIBackend]:
+    """A fresh backend for the target, closed after the clause."""
+    with target.backend() as b:
+        assert isinstance(b, OpenAIBackend)
+        yield b
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _server_version(target: Target, report: Report) -> None:
+    """Put the server's version into the report."""
+    with target.backend() as b:
+        try:
+            report.version = b.server_info().version
+        except PedroLLMError:
+            report.version = None
+
+
+def collect(deltas: Iterator[StreamDelta]) -> tuple[list[StreamDelta], InferenceResponse]:
+    """Drain a stream; return its deltas and the final response."""
+    seen = list(deltas)
+    assert seen, "the stream yielded nothing"
+    final = seen[-1].response
+    assert final is not None, "the last delta carries no response"
+    return seen[:-1], final
+
+
+def call_or_unsupported(fn, *args):  # type: ignore[no-untyped-def]
+    """Run fn; a feature the SDK knows this server lacks becomes 'unsupported'."""
+    try:
+        return fn(*args)
+    except UnsupportedFeature as exc:
+        unsupported(str(exc))
+
+
+@clause("C01", "the server reports ready on its health endpoint")
+def test_c01_ready(backend: OpenAIBackend) -> None:
+    status = backend.wait_until_ready(timeout=120)
+    assert status.ready and status.state == "ok"
+
+
+@clause("C02", "a server still loading its model is waited out until ready")
+def test_c02_loading_waited_out(target: Target, backend: OpenAIBackend) -> None:
+    if target.set_loading is None:
+        unsupported(target.loading_unavailable)
+    target.set_loading(1.0)
+    assert backend.health().state == "loading"
+    status = backend.wait_until_ready(timeout=30, interval=0.2)
+    assert status.ready
+    assert backend.infer(reqs.chat()).finish_reason in ("stop", "length")
+
+
+@clause("C03", "the server lists at least one model, each with an id")
+def test_c03_model_list(backend: OpenAIBackend) -> None:
+    models = backend.list_models()
+    assert models, "no models listed"
+    assert all(isinstance(m.id, str) and m.id for m in models)
+
+
+@clause("C04", "the context window is discovered from the server and is positive")
+def test_c04_context_window(backend: OpenAIBackend) -> None:
+    window = call_or_unsupported(backend.get_context_window)
+    assert isinstance(window, int) and window > 0
+    assert 0 < backend.get_usable_context() <= window
+
+
+@clause("C05", "a non-streamed chat reply has text, a finish reason and consistent usage")
+def test_c05_chat_shape_and_usage(backend: OpenAIBackend) -> None:
+    resp = backend.infer(reqs.chat())
+    assert isinstance(resp.text, str) and resp.text.strip()
+    assert resp.finish_reason in ("stop", "length")
+    assert resp.next_action == "COMPLETE" and not resp.tool_calls
+    assert resp.usage is not None
+    assert resp.usage.prompt_tokens > 0 and resp.usage.completion_tokens > 0
+    assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
+
+
+@clause("C06", "a streamed reply assembles to the same message as the non-streamed one")
+def test_c06_stream_equals_infer(backend: OpenAIBackend) -> None:
+    whole = backend.infer(reqs.chat())
+    deltas, final = collect(backend.stream(reqs.chat()))
+    assert "".join(d.content for d in deltas) == final.text
+    assert final.text == whole.text
+    assert final.finish_reason == whole.finish_reason
+    assert final.usage is not None and whole.usage is not None
+    assert final.usage.completion_tokens == whole.usage.completion_tokens
+
+
+@clause("C07", "a stream ends with a finish reason and the [DONE] sentinel")
+def test_c07_stream_ends_properly(target: Target, backend: OpenAIBackend) -> None:
+    body = backend.client.chat_body(backend.prepare(reqs.chat()), stream=True)
+    resp = backend.client.session.post(backend.client.url(backend.client.chat_path),
+                                       json=body, stream=True, timeout=(10, 300))
+    assert resp.status_code == 200
+    assert resp.headers.get("Content-Type", "").startswith("text/event-stream")
+    data = [line[len("data: "):] for line in resp.iter_lines(decode_unicode=True)
+            if line and line.startswith("data: ")]
+    assert data and data[-1] == "[DONE]", f"last event: {data[-1:]!r}"
+    chunks = [json.loads(d) for d in data[:-1]]
+    finishes = [c["choices"][0].get("finish_reason") for c in chunks if c.get("choices")]
+    assert any(f in ("stop", "length") for f in finishes)
+
+
+def _native_tools_or_unsupported(backend: OpenAIBackend) -> None:
+    """Skip as unsupported when the server does not take tools natively."""
+    if not backend.supports_native_tools():
+        unsupported("the server does not return tool calls natively (llama-server: --jinja)")
+
+
+@clause("C08", "a native tool call comes back with its name and arguments as a dict")
+def test_c08_native_tool_call(backend: OpenAIBackend) -> None:
+    _native_tools_or_unsupported(backend)
+    resp = backend.infer(reqs.tool_call())
+    assert resp.next_action == "CONTINUE", f"no tool call; text was {resp.text!r}"
+    call = resp.tool_calls[0]
+    assert call.name == "get_weather" and isinstance(call.args, dict)
+    assert isinstance(call.args.get("city"), str) and call.args["city"]
+    assert call.id
+    assert resp.finish_reason == "tool_calls"
+
+
+@clause("C09", "a streamed tool call assembles to the same call as the non-streamed one")
+def test_c09_streamed_tool_call(backend: OpenAIBackend) -> None:
+    _native_tools_or_unsupported(backend)
+    whole = backend.infer(reqs.tool_call())
+    deltas, final = collect(backend.stream(reqs.tool_call()))
+    assert [(c.name, c.args) for c in final.tool_calls] == [
+        (c.name, c.args) for c in whole.tool_calls]
+    assert final.tool_calls, "no tool call streamed"
+    assert any(d.tool_call is not None and d.tool_call.name == "get_weather" for d in deltas)
+
+
+@clause("C10", "a tool call written in the reply's text is found by the SDK's text parser")
+def test_c10_tool_call_from_text(target: Target) -> None:
+    # Tools go into the system prompt instead of the request, as for a server
+    # without native tool calling; the call must come back parsed from the text.
+    with target.backend(native_tools=False) as b:
+        resp = b.infer(reqs.tool_call())
+        sent = b.client.chat_body(b._outgoing(reqs.tool_call())[0], stream=False,
+                                  native_tools=False)
+    assert "tools" not in sent
+    assert resp.tool_calls, f"no tool call found in {resp.text!r}"
+    assert resp.tool_calls[0].name == "get_weather"
+    assert "<tool_call>" not in resp.text
+
+
+@clause("C11", "a conversation ending in a tool result gets an assistant reply")
+def test_c11_multi_turn_with_tool_result(backend: OpenAIBackend) -> None:
+    resp = backend.infer(reqs.tool_result_turn())
+    assert resp.finish_reason in ("stop", "length", "tool_calls")
+    assert resp.text.strip() or resp.tool_calls
+
+
+@clause("C12", "json_schema constrains the reply to JSON that validates against it")
+def test_c12_json_schema(backend: OpenAIBackend) -> None:
+    resp = call_or_unsupported(backend.infer, reqs.json_schema())
+    value = json.loads(resp.text)
+    assert isinstance(value, dict) and set(value) == {"ok"}
+    assert isinstance(value["ok"], bool)
+
+
+@clause("C13", "a GBNF grammar constrains the reply to the grammar's language")
+def test_c13_grammar(backend: OpenAIBackend) -> None:
+    resp = call_or_unsupported(backend.infer, reqs.grammar())
+    assert resp.text.strip() in ("yes", "no")
+
+
+@clause("C14", "max_tokens stops generation with finish_reason 'length'")
+def test_c14_max_tokens_length(backend: OpenAIBackend) -> None:
+    resp = backend.infer(reqs.one_token())
+    assert resp.finish_reason == "length"
+    assert resp.usage is not None and resp.usage.completion_tokens == 1
+
+
+@clause("C15", "a prompt longer than the context raises ContextOverflow with both numbers")
+def test_c15_context_overflow(target: Target, backend: OpenAIBackend) -> None:
+    if target.backend_type == "ollama":
+        unsupported("Ollama truncates an overlong prompt instead of refusing it")
+    window = call_or_unsupported(backend.get_context_window)
+    with pytest.raises(ContextOverflow) as info:
+        backend.infer(reqs.overflow(window))
+    assert info.value.n_ctx is not None and info.value.n_prompt_tokens is not None
+    assert info.value.n_prompt_tokens > info.value.n_ctx > 0
+
+
+@clause("C16", "a missing or wrong API key raises AuthenticationError")
+def test_c16_authentication(target: Target) -> None:
+    if target.auth_server is None:
+        unsupported(target.auth_unavailable)
+    url, key = target.auth_server
+    for wrong in (None, key + "-wrong"):
+        with target.backend(server_url=url, api_key=wrong) as b, \
+                pytest.raises(AuthenticationError) as info:
+            b.infer(reqs.chat())
+        assert info.value.status == 401
+        assert key not in str(info.value)
+    with target.backend(server_url=url, api_key=key) as b:
+        assert b.infer(reqs.chat()).text
+
+
+@clause("C17", "an unknown route raises NotFound")
+def test_c17_unknown_route(backend: OpenAIBackend) -> None:
+    with pytest.raises(NotFound) as info:
+        backend.client.get_json("/v1/no-such-route", retry=False)
+    assert info.value.status == 404
+
+
+@clause("C18", "a malformed request raises BadRequest carrying the server's message")
+def test_c18_bad_request(backend: OpenAIBackend) -> None:
+    with pytest.raises(BadRequest) as info:
+        backend.client.post_json(backend.client.chat_path, {"messages": "not a list"},
+                                 retry=False)
+    assert info.value.status in (400, 422)
+    assert info.value.message and info.value.message != f"HTTP {info.value.status}"
+
+
+@clause("C19", "a non-JSON request body raises BadRequest, not a server error")
+def test_c19_malformed_json_body(backend: OpenAIBackend) -> None:
+    resp = backend.client.session.post(
+        backend.client.url(backend.client.chat_path), data=b"{not json",
+        headers={"Content-Type": "application/json"}, timeout=(10, 60))
+    assert resp.status_code in (400, 422), resp.text[:200]
+    assert isinstance(json.loads(resp.text), dict)

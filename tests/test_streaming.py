@@ -169,3 +169,22 @@ def test_slow_first_token_is_a_read_timeout(httpserver: HTTPServer) -> None:
     c = ServerClient(httpserver.url_for("/"), read_timeout=0.3)
     with pytest.raises(ReadTimeout):
         list(c.stream(InferenceRequest(user_prompt="hi")))
+
+
+def test_tool_call_markup_in_streamed_text_becomes_a_tool_call(httpserver: HTTPServer) -> None:
+    from pedrollm.backends import LlamaCppBackend
+
+    text = 'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n' \
+           "</tool_call>"
+    pieces = [text[i:i + 7] for i in range(0, len(text), 7)]
+    body = sse(*[chunk({"content": p}) for p in pieces], chunk({}, "stop"))
+    httpserver.expect_request(CHAT).respond_with_data(body, content_type="text/event-stream")
+    backend = LlamaCppBackend(httpserver.url_for("/"), native_tools=False,
+                              tool_call_format="hermes")
+    seen = list(backend.stream(InferenceRequest(user_prompt="Weather?", tools=[WEATHER])))
+    final = seen[-1].response
+    assert final is not None
+    shown = "".join(d.content for d in seen[:-1])
+    assert "<tool_call" not in shown and shown == final.text == "Checking."
+    assert [(c.name, c.args) for c in final.tool_calls] == [("get_weather", {"city": "Paris"})]
+    assert [d.tool_call.name for d in seen if d.tool_call] == ["get_weather"]

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 from dataclasses_json import DataClassJsonMixin
 
@@ -103,7 +103,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release the backend's connections."""
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

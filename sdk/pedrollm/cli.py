@@ -130,7 +130,6 @@ def _ask(backend: OpenAIBackend, req: InferenceRequest, *, stream: bool, as_json
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     """``pedrollm chat``: one prompt, or a REPL reading stdin."""
     with _backend(args) as backend:
-        assert isinstance(backend, OpenAIBackend)
         base = InferenceRequest(max_tokens=args.max_tokens, temperature=args.temperature,
                                 system_prompt=args.system)
         if args.prompt is not None:

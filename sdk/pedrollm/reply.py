@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import InvalidResponse
-from .types import InferenceResponse, InvalidToolCall, Timings, ToolCall, ToolDefinition, Usage
+from .types import (
+    InferenceResponse,
+    InvalidToolCall,
+    StreamDelta,
+    Timings,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
 
 
 class TextParseResult(Protocol):
@@ -29,6 +37,19 @@ class TextParseResult(Protocol):
 
 
 TextToolParser = Callable[[str, list[ToolDefinition]], TextParseResult]
+
+
+class StreamTextParser(Protocol):
+    """An incremental text tool-call parser (see :class:`pedrollm.toolcalls.StreamingParser`)."""
+
+    def feed(self, chunk: str) -> list[StreamDelta]:
+        """Add text; return the deltas it settles."""
+
+    def flush(self) -> list[StreamDelta]:
+        """End the text; return the deltas the end settles."""
+
+    def finish(self) -> TextParseResult:
+        """Return the whole result, equal to parsing all the text at once."""
 
 
 @dataclass
@@ -145,8 +166,12 @@ def build_response(
     raw: RawReply,
     tools: Sequence[ToolDefinition] = (),
     text_parser: TextToolParser | None = None,
+    parsed: TextParseResult | None = None,
 ) -> InferenceResponse:
-    """Normalise one reply: decode native calls, fall back to the text parser, split reasoning."""
+    """Normalise one reply: decode native calls, fall back to the text parser, split reasoning.
+
+    ``parsed`` is the text parser's result when a stream already computed it.
+    """
     calls: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
     for i, rc in enumerate(raw.tool_calls):
@@ -154,8 +179,10 @@ def build_response(
         (calls if isinstance(decoded, ToolCall) else invalid).append(decoded)  # type: ignore[arg-type]
     text = raw.content
     reasoning = raw.reasoning or None
-    if not raw.tool_calls and tools and text_parser is not None:
-        parsed = text_parser(text, list(tools))
+    if not raw.tool_calls and tools and (parsed is not None or text_parser is not None):
+        if parsed is None:
+            assert text_parser is not None
+            parsed = text_parser(text, list(tools))
         text, calls, invalid = parsed.content, list(parsed.calls), list(parsed.invalid)
         if parsed.reasoning:
             reasoning = f"{reasoning}\n{parsed.reasoning}" if reasoning else parsed.reasoning

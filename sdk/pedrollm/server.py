@@ -33,6 +33,7 @@ from .errors import (
 )
 from .reply import (
     RawReply,
+    StreamTextParser,
     TextToolParser,
     build_response,
     raw_reply_from_completion,
@@ -58,7 +59,7 @@ class RetryPolicy:
         """Return the wait before retry number ``attempt`` (0-based), with jitter."""
         if retry_after is not None:
             return float(retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** attempt))
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** attempt))
         # Half fixed, half random: spreads clients out without ever waiting zero.
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
@@ -127,6 +128,7 @@ class ServerClient:
         chat_path: str = "/v1/chat/completions",
         options: Callable[[InferenceRequest], dict[str, Any]] | None = None,
         text_parser: TextToolParser | None = None,
+        stream_parser: Callable[[list[ToolDefinition]], StreamTextParser] | None = None,
         default_model: str | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -139,6 +141,7 @@ class ServerClient:
         self.chat_path = chat_path
         self.options = options or (lambda req: {**standard_options(req), **llama_options(req)})
         self.text_parser = text_parser
+        self.stream_parser = stream_parser
         self.default_model = default_model
         self._sleep = sleep
         self.session = session or requests.Session()
@@ -281,6 +284,9 @@ class ServerClient:
         resp = self.request("POST", self.chat_path, json_body=body, stream=True)
         acc = StreamAccumulator()
         ndjson = "ndjson" in resp.headers.get("Content-Type", "")
+        # With tools offered, content runs through the model format's incremental
+        # parser, so tool-call markup arrives as tool-call deltas, not as text.
+        parser = self.stream_parser(list(tools)) if tools and self.stream_parser else None
         delivered = False
         try:
             for data in iter_events(_arriving_bytes(resp), ndjson=ndjson):
@@ -289,7 +295,10 @@ class ServerClient:
                     break
                 for delta in deltas:
                     delivered = True
-                    yield delta
+                    if parser is not None and delta.content:
+                        yield from parser.feed(delta.content)
+                    else:
+                        yield delta
         except StreamError as exc:
             raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
@@ -313,7 +322,11 @@ class ServerClient:
             )
         if acc.events == 0:
             raise InvalidResponse("the stream ended without any chunk")
-        yield StreamDelta(response=build_response(acc.reply(), tools, self.text_parser))
+        parsed = None
+        if parser is not None:
+            yield from parser.flush()
+            parsed = parser.finish()
+        yield StreamDelta(response=build_response(acc.reply(), tools, self.text_parser, parsed))
 
     def _partial(self, acc: StreamAccumulator,
                  tools: Sequence[ToolDefinition]) -> InferenceResponse:

@@ -23,7 +23,7 @@ from ..errors import (
     PedroLLMError,
     UnsupportedFeature,
 )
-from ..reply import TextParseResult, text_parser_for
+from ..reply import StreamTextParser, TextParseResult, text_parser_for
 from ..server import RetryPolicy, ServerClient, standard_options
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
@@ -103,6 +103,7 @@ class OpenAIBackend(Backend):
             retry=RetryPolicy(max_retries=max_retries, budget=retry_budget),
             options=self.request_options,
             text_parser=self._parse_text,
+            stream_parser=self._stream_parser,
             default_model=model,
             session=session,
         )
@@ -203,6 +204,12 @@ class OpenAIBackend(Backend):
     def _parse_text(self, text: str, tools: list[ToolDefinition]) -> TextParseResult:
         """Parse tool calls out of text with the model's format."""
         return text_parser_for(self.tool_call_format())(text, tools)
+
+    def _stream_parser(self, tools: list[ToolDefinition]) -> StreamTextParser:
+        """An incremental parser of the model's format, for one stream."""
+        from ..toolcalls import StreamingParser
+
+        return StreamingParser(self.tool_call_format(), tools)
 
     # -- discovery -----------------------------------------------------------------
 

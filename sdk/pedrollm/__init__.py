@@ -5,6 +5,7 @@ raises is a :class:`PedroLLMError`.
 """
 
 from ._version import __version__
+from .agent import Agent, AgentEvent, AgentResult, Tool, ToolRegistry
 from .backend import Backend, Health
 from .errors import (
     AuthenticationError,
@@ -41,6 +42,11 @@ from .types import (
 )
 
 __all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentResult",
+    "Tool",
+    "ToolRegistry",
     "AuthenticationError",
     "Backend",
     "BadRequest",

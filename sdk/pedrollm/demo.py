@@ -35,7 +35,7 @@ def _describe(event: AgentEvent) -> str | None:
     """One line per agent step, for the terminal."""
     data = event.data
     if event.kind == "request":
-        return f"-> asking the model (turn {data.get('turn')}, {data.get('messages')} messages)"
+        return f"-> asking the model (turn {event.turn}, {data.get('messages')} messages)"
     if event.kind == "tool_call":
         return f"<- model calls {data.get('name')}({json.dumps(data.get('args'))})"
     if event.kind == "tool_result":

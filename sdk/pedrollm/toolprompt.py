@@ -14,13 +14,21 @@ from typing import Any
 
 from .types import InferenceRequest, Message, ToolCall, ToolDefinition
 
+_PLACEHOLDERS: dict[str, Any] = {"string": "text", "integer": 1, "number": 1.5,
+                                 "boolean": True, "array": [], "object": {}}
+
 
 def _example_args(tool: ToolDefinition) -> dict[str, Any]:
-    """Placeholder arguments for the example call: one per required parameter."""
-    props = tool.parameters.get("properties", {}) if isinstance(tool.parameters, dict) else {}
-    required = tool.parameters.get("required", list(props)[:1]) if isinstance(
-        tool.parameters, dict) else []
-    return {name: f"<{name}>" for name in required if isinstance(name, str)}
+    """Placeholder arguments of the right JSON type for a tool's required parameters."""
+    props = tool.parameters.get("properties", {})
+    out: dict[str, Any] = {}
+    for name in tool.parameters.get("required", []):
+        spec = props.get(name, {}) if isinstance(props.get(name), dict) else {}
+        kind = spec.get("type")
+        choices = spec.get("enum")
+        out[name] = choices[0] if isinstance(choices, list) and choices else \
+            _PLACEHOLDERS.get(kind if isinstance(kind, str) else "string", "text")
+    return out
 
 
 def describe_tools(tools: list[ToolDefinition], format_name: str) -> str:
@@ -38,19 +46,36 @@ def describe_tools(tools: list[ToolDefinition], format_name: str) -> str:
     return (
         "You can call these tools; each is described by a JSON schema:\n"
         f"{listing}\n\n"
-        "To call a tool, reply with the call written exactly like this example, "
-        "with real argument values:\n"
+        "To call a tool, reply with the call written exactly like this example, with the "
+        "tool's name and a JSON object of its arguments:\n"
         f"{example}\n"
-        "After a tool's result arrives, answer the user with it."
+        "The results come back in the next message. When you have the answer, reply "
+        "with plain text and no tool call."
     )
 
 
+def _calls_as_text(msg: Message, format_name: str) -> Message:
+    """An assistant message whose tool calls are written into its text, in the format."""
+    from .toolcalls import get_format
+
+    if msg.role != "assistant" or not msg.tool_calls:
+        return msg
+    text = get_format(format_name).render(list(msg.tool_calls), msg.content or "")
+    return Message.assistant(text)
+
+
 def with_tools_in_prompt(req: InferenceRequest, format_name: str) -> InferenceRequest:
-    """Return ``req`` with its tools described in the system prompt (tools kept for parsing)."""
+    """Return ``req`` with its tools described in the system prompt (tools kept for parsing).
+
+    Earlier tool calls are written into their assistant messages' text, since a server
+    without native tools may not take a ``tool_calls`` field; tool results keep role
+    ``tool``.
+    """
     text = describe_tools(req.tools, format_name)
+    messages = [_calls_as_text(m, format_name) for m in req.messages]
     if req.system_prompt is not None:
-        return dataclasses.replace(req, system_prompt=f"{req.system_prompt}\n\n{text}")
-    messages = list(req.messages)
+        return dataclasses.replace(req, system_prompt=f"{req.system_prompt}\n\n{text}",
+                                   messages=messages)
     if messages and messages[0].role == "system":
         first = messages[0]
         merged = f"{first.content}\n\n{text}" if first.content else text

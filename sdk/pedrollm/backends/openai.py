@@ -55,6 +55,16 @@ def find_context(entry: Any) -> int | None:
     return None
 
 
+def _check_format(name: str) -> None:
+    """Refuse an unknown tool-call format name, listing the known ones."""
+    from ..toolcalls import UnknownFormatError, get_format
+
+    try:
+        get_format(name)
+    except UnknownFormatError as exc:
+        raise ConfigError(f"model.tool_call_format: {exc}") from None
+
+
 class OpenAIBackend(Backend):
     """A server that speaks the OpenAI chat-completions API under ``/v1``."""
 
@@ -92,6 +102,8 @@ class OpenAIBackend(Backend):
         self.usable_context = usable_context
         self.enable_tools = enable_tools
         self.native_tools = native_tools
+        if tool_call_format is not None:
+            _check_format(tool_call_format)
         self.configured_tool_format = tool_call_format
         self.temperature = temperature
         self.max_tokens = max_tokens

@@ -1,0 +1,522 @@
+"""Tools from Python functions, and the multi-turn loop that lets a model use them.
+
+A :class:`ToolRegistry` turns plain functions into :class:`Tool` objects (schema from
+the signature, type hints and docstring; see :mod:`pedrollm.tool_schema`). An
+:class:`Agent` runs a task against a backend::
+
+    registry = ToolRegistry()
+
+    @registry.register
+    def get_weather(city: str) -> dict[str, object]:
+        '''Current weather for a city.
+
+        Args:
+            city: The city name, e.g. "Paris".
+        '''
+        ...
+
+    result = Agent(backend, registry, "You are helpful.").run("Weather in Paris?")
+    print(result.final_text)
+
+How the loop behaves, and why:
+
+- Each turn is one request carrying the registry's tools. The backend decides how
+  they travel: natively in ``tools`` when the server supports it, otherwise described
+  in the system prompt in the model's text format, with earlier calls written back as
+  text and the reply's calls parsed from its text (see :mod:`pedrollm.toolprompt`).
+- A reply with tool calls (valid or not) continues the loop: every call gets exactly
+  one tool result, so the conversation stays valid. An unknown tool, arguments that
+  do not fit the tool's schema (required keys, JSON types, enum), a call the SDK could
+  not decode (``invalid_tool_calls``) or a tool that raises all produce a result
+  starting with ``Error:`` that tells the model what went wrong; nothing is raised.
+  Results that are not strings are JSON-encoded (dataclasses as objects, enums as
+  their values, anything else by ``str``).
+- A reply without calls ends the run with ``stopped_reason="complete"``. After
+  ``max_turns`` requests the run stops with ``stopped_reason="max_turns"``; the calls of
+  that last reply are not run (the model would never see their results) and the
+  ``max_turns`` event lists them.
+- Errors from the backend itself (connection, HTTP, context overflow) are reported as
+  an ``error`` event and then raised: they are the server's fault, not the model's.
+- Context trimming: before each request the conversation is estimated in tokens
+  (``count_tokens``, by default one token per four characters, rounded up, plus four
+  per message for the role and framing; offered tool schemas count too) and compared
+  with ``backend.get_usable_context()``. Over budget, the oldest turns are dropped
+  first. Never dropped: the system prompt, the task message (without it the model no
+  longer knows what it is doing), and the latest turn (the assistant's pending calls
+  with their results). A turn is an assistant message together with its tool results,
+  so a result is never sent without its call. When the backend cannot say its
+  context size, nothing is trimmed. Trimming only shapes what is sent: the
+  transcript keeps every message.
+- Events: ``request``, ``tool_call``, ``tool_result``, ``final``, ``max_turns``,
+  ``error`` (and ``delta`` for streamed text when ``stream=True``) go to ``on_event``
+  and, except ``delta``, into the transcript.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from dataclasses_json import DataClassJsonMixin
+
+from .backend import Backend
+from .errors import PedroLLMError
+from .tool_schema import ToolSchemaError, convert_arguments, description_for, schema_for, validate
+from .types import InferenceRequest, InferenceResponse, Message, ToolCall, ToolDefinition
+from .validation import TOOL_NAME_PATTERN
+
+log = logging.getLogger("pedrollm")
+
+EventKind = Literal["request", "delta", "tool_call", "tool_result", "final", "max_turns",
+                    "error"]
+StoppedReason = Literal["complete", "max_turns"]
+TokenCounter = Callable[[str], int]
+
+# Per-message allowance for the role marker and chat-template framing.
+MESSAGE_OVERHEAD_TOKENS = 4
+ERROR_PREFIX = "Error: "
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "AgentResult",
+    "Tool",
+    "ToolRegistry",
+    "ToolSchemaError",
+    "estimate_tokens",
+    "schema_for",
+    "trim_conversation",
+]
+
+
+# -- tools ---------------------------------------------------------------------------
+
+
+@dataclass
+class Tool:
+    """A tool the model may call: name, description, JSON-schema parameters and a callable."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    func: Callable[..., Any]
+
+    def __post_init__(self) -> None:
+        if not TOOL_NAME_PATTERN.match(self.name):
+            raise ValueError(
+                f"tool name {self.name!r} must match {TOOL_NAME_PATTERN.pattern} "
+                "(letters, digits, '_', '.', '-'; 1 to 64 characters)"
+            )
+
+    @classmethod
+    def from_function(cls, func: Callable[..., Any], *, name: str | None = None,
+                      description: str | None = None) -> Tool:
+        """Build a tool from a function's signature, type hints and docstring."""
+        tool_name = name or str(getattr(func, "__name__", ""))
+        return cls(
+            name=tool_name,
+            description=description if description is not None else description_for(func),
+            parameters=schema_for(func),
+            func=func,
+        )
+
+    def definition(self) -> ToolDefinition:
+        """Return the ToolDefinition offered to the model."""
+        return ToolDefinition(name=self.name, description=self.description,
+                              parameters=self.parameters)
+
+    def check(self, args: dict[str, Any]) -> list[str]:
+        """Return what is wrong with ``args`` for this tool (empty when they fit)."""
+        return validate(args, self.parameters)
+
+    def invoke(self, args: dict[str, Any]) -> Any:
+        """Call the function with ``args`` converted to its annotated types."""
+        return self.func(**convert_arguments(self.func, args))
+
+
+class ToolRegistry:
+    """The tools an agent offers, by name."""
+
+    def __init__(self, tools: Sequence[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.add(tool)
+
+    @overload
+    def register(self, func: Callable[..., Any], *, name: str | None = None,
+                 description: str | None = None) -> Callable[..., Any]: ...
+
+    @overload
+    def register(self, func: None = None, *, name: str | None = None,
+                 description: str | None = None
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+
+    def register(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Any:
+        """Register a function as a tool; usable as ``@register`` or ``@register(name=...)``."""
+        def add(f: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(Tool.from_function(f, name=name, description=description))
+            return f  # the decorated function stays an ordinary function
+
+        return add(func) if func is not None else add
+
+    def add(self, tool: Tool) -> None:
+        """Add a tool; a second tool with the same name is refused."""
+        if tool.name in self._tools:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        """Return the tool called ``name``, or None."""
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        """Return the registered tool names, in registration order."""
+        return list(self._tools)
+
+    def definitions(self) -> list[ToolDefinition]:
+        """Return the ToolDefinitions to offer the model."""
+        return [t.definition() for t in self._tools.values()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(list(self._tools.values()))
+
+
+# -- events, transcript, result ------------------------------------------------------
+
+
+@dataclass
+class AgentEvent(DataClassJsonMixin):
+    """One step of a run, for progress display: what happened, in which turn, with details."""
+
+    kind: EventKind
+    turn: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+TranscriptEntry = Message | AgentEvent
+
+
+@dataclass
+class AgentResult:
+    """How a run ended: the final answer, turns used, why it stopped, and the transcript."""
+
+    final_text: str
+    turns: int
+    stopped_reason: StoppedReason
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        """True when the model gave a final answer (not stopped by max_turns)."""
+        return self.stopped_reason == "complete"
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation: system prompt, task, replies and tool results, in order."""
+        return [e for e in self.transcript if isinstance(e, Message)]
+
+    @property
+    def events(self) -> list[AgentEvent]:
+        """The recorded events, in order."""
+        return [e for e in self.transcript if isinstance(e, AgentEvent)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict; each transcript entry is ``{"message"|"event": ...}``."""
+        return {
+            "final_text": self.final_text,
+            "turns": self.turns,
+            "stopped_reason": self.stopped_reason,
+            "transcript": [
+                {"message": e.to_dict()} if isinstance(e, Message) else {"event": e.to_dict()}
+                for e in self.transcript
+            ],
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Serialise the result and its transcript to JSON."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentResult:
+        """Rebuild a result from ``to_dict`` output."""
+        entries: list[TranscriptEntry] = []
+        for item in data.get("transcript", []):
+            if "message" in item:
+                entries.append(Message.from_dict(item["message"]))
+            else:
+                entries.append(AgentEvent.from_dict(item["event"]))
+        return cls(final_text=data["final_text"], turns=data["turns"],
+                   stopped_reason=data["stopped_reason"], transcript=entries)
+
+    @classmethod
+    def from_json(cls, text: str) -> AgentResult:
+        """Rebuild a result from ``to_json`` output."""
+        return cls.from_dict(json.loads(text))
+
+
+# -- token estimate and trimming -----------------------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate tokens as one per four characters, rounded up (a common rule for English)."""
+    return math.ceil(len(text) / 4)
+
+
+def message_tokens(msg: Message, count: TokenCounter = estimate_tokens) -> int:
+    """Estimate one message's tokens: content, tool calls and a fixed framing allowance."""
+    total = MESSAGE_OVERHEAD_TOKENS + count(msg.content or "")
+    for call in msg.tool_calls:
+        total += count(call.name) + count(json.dumps(call.args, ensure_ascii=False))
+    return total
+
+
+def _turn_groups(messages: Sequence[Message]) -> list[list[Message]]:
+    """Split messages into turns: each user or assistant message with the tool results after it."""
+    groups: list[list[Message]] = []
+    for msg in messages:
+        if msg.role == "tool" and groups:
+            groups[-1].append(msg)
+        else:
+            groups.append([msg])
+    return groups
+
+
+@dataclass
+class Trimmed:
+    """What trimming kept: the messages to send, how many were dropped, the estimate."""
+
+    messages: list[Message]
+    dropped: int
+    estimated_tokens: int
+
+
+def trim_conversation(
+    pinned: Sequence[Message],
+    turns: Sequence[Message],
+    budget: int | None,
+    *,
+    count: TokenCounter = estimate_tokens,
+    extra_tokens: int = 0,
+) -> Trimmed:
+    """Drop the oldest turns until ``pinned + turns`` fits ``budget`` (the last turn stays).
+
+    ``pinned`` (system prompt, task) is always kept; ``extra_tokens`` accounts for what
+    is sent beside the messages (tool schemas).
+    """
+    groups = _turn_groups(turns)
+    sizes = [sum(message_tokens(m, count) for m in g) for g in groups]
+    fixed = extra_tokens + sum(message_tokens(m, count) for m in pinned)
+    total = fixed + sum(sizes)
+    first = 0
+    dropped = 0
+    if budget is not None:
+        while total > budget and first < len(groups) - 1:
+            total -= sizes[first]
+            dropped += len(groups[first])
+            first += 1
+    kept = [m for g in groups[first:] for m in g]
+    return Trimmed(messages=[*pinned, *kept], dropped=dropped, estimated_tokens=total)
+
+
+
+# -- results -------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    """Encode what json cannot: dataclasses as objects, enums by value, the rest by str."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def encode_result(value: Any) -> str:
+    """Return a tool's return value as the text of a tool result (non-strings as JSON)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+# -- the loop ------------------------------------------------------------------------
+
+
+class Agent:
+    """Runs a task: asks the model, runs the tools it calls, and repeats until it answers."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        registry: ToolRegistry,
+        system_prompt: str | None = None,
+        *,
+        max_turns: int = 8,
+        on_event: Callable[[AgentEvent], None] | None = None,
+        stream: bool = False,
+        count_tokens: TokenCounter | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        self.backend = backend
+        self.registry = registry
+        self.system_prompt = system_prompt
+        self.max_turns = max_turns
+        self.on_event = on_event
+        self.stream = stream
+        self.count_tokens = count_tokens or estimate_tokens
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    def run(self, task: str) -> AgentResult:
+        """Run ``task`` to a final answer or to ``max_turns``; return the result."""
+        return _Run(self, task).go()
+
+
+class _Run:
+    """The state of one ``Agent.run``: conversation, transcript, turn counter."""
+
+    def __init__(self, agent: Agent, task: str) -> None:
+        self.agent = agent
+        self.backend = agent.backend
+        self.tools = agent.registry.definitions()
+        self.native = bool(self.tools) and self.backend.supports_native_tools()
+        self.transcript: list[TranscriptEntry] = []
+        self.pinned: list[Message] = []
+        system = self._system_text()
+        if system is not None:
+            self.pinned.append(self._record(Message.system(system)))
+        self.pinned.append(self._record(Message.user(task)))
+        self.turns: list[Message] = []
+        self.budget = self._budget()
+
+    def _system_text(self) -> str | None:
+        """The system prompt (the backend adds the tools to it when they aren't native)."""
+        return self.agent.system_prompt
+
+    def _budget(self) -> int | None:
+        """The usable context in tokens, or None when the backend cannot say."""
+        try:
+            return self.backend.get_usable_context()
+        except PedroLLMError as exc:
+            log.info("not trimming the conversation: %s", exc)
+            return None
+
+    def _record(self, msg: Message) -> Message:
+        """Append a message to the transcript and return it."""
+        self.transcript.append(msg)
+        return msg
+
+    def _emit(self, kind: EventKind, turn: int, **data: Any) -> None:
+        """Record an event (streamed text deltas only go to the callback) and report it."""
+        event = AgentEvent(kind=kind, turn=turn, data=data)
+        if kind != "delta":
+            self.transcript.append(event)
+        if self.agent.on_event is not None:
+            self.agent.on_event(event)
+
+    def go(self) -> AgentResult:
+        """Run the loop: request, run the calls, repeat until an answer or max_turns."""
+        count = self.agent.count_tokens
+        # The schemas cost tokens either way: in ``tools`` or described in the prompt.
+        tool_tokens = count(json.dumps([t.to_openai() for t in self.tools])) if self.tools \
+            else 0
+        last_text = ""
+        for turn in range(1, self.agent.max_turns + 1):
+            trimmed = trim_conversation(self.pinned, self.turns, self.budget, count=count,
+                                        extra_tokens=tool_tokens)
+            self._emit("request", turn, messages=len(trimmed.messages),
+                       estimated_tokens=trimmed.estimated_tokens, budget=self.budget,
+                       dropped_messages=trimmed.dropped, native_tools=self.native)
+            # Without native tools the backend describes them in the system prompt,
+            # writes earlier calls as text and parses calls from the reply.
+            req = InferenceRequest(messages=trimmed.messages, tools=self.tools,
+                                   temperature=self.agent.temperature,
+                                   max_tokens=self.agent.max_tokens)
+            try:
+                resp = self._ask(req, turn)
+            except PedroLLMError as exc:
+                self._emit("error", turn, error=str(exc), type=type(exc).__name__)
+                raise
+            calls = list(resp.tool_calls)
+            refused: dict[str, str] = {}
+            for i, bad in enumerate(resp.invalid_tool_calls):
+                # Give every refused call an id and a place in the assistant message, so
+                # its error result answers a call the conversation contains.
+                call = ToolCall(id=bad.id or f"invalid_{turn}_{i}",
+                                name=bad.name or "unreadable_tool_call", args={})
+                calls.append(call)
+                refused[call.id] = (f"the tool call could not be read ({bad.error}): "
+                                    f"{bad.raw[:500]}")
+            last_text = resp.text
+            self.turns.append(self._record(Message.assistant(resp.text or None, calls)))
+            if not calls:
+                self._emit("final", turn, text=resp.text)
+                return AgentResult(resp.text, turn, "complete", self.transcript)
+            if turn == self.agent.max_turns:
+                break
+            for call in calls:
+                self._emit("tool_call", turn, id=call.id, name=call.name, args=call.args)
+                content, ok = self._execute(call, refused.get(call.id))
+                self.turns.append(self._record(Message.tool(call.id, content, call.name)))
+                self._emit("tool_result", turn, id=call.id, name=call.name, ok=ok,
+                           content=content)
+        unanswered = [{"id": c.id, "name": c.name, "args": c.args}
+                      for c in self.turns[-1].tool_calls]
+        self._emit("max_turns", self.agent.max_turns, max_turns=self.agent.max_turns,
+                   message=f"stopped after {self.agent.max_turns} turns without a final "
+                           "answer; the last tool calls were not run",
+                   unanswered_calls=unanswered)
+        return AgentResult(last_text, self.agent.max_turns, "max_turns", self.transcript)
+
+    def _ask(self, req: InferenceRequest, turn: int) -> InferenceResponse:
+        """Send one request, streamed or not; return the whole reply."""
+        if not self.agent.stream:
+            return self.backend.infer(req)
+        for delta in self.backend.stream(req):
+            if delta.response is not None:
+                return delta.response
+            if delta.content:
+                self._emit("delta", turn, content=delta.content)
+        raise PedroLLMError("the stream ended without a final reply")
+
+    def _execute(self, call: ToolCall, refused: str | None) -> tuple[str, bool]:
+        """Run one call; return the result text and whether it succeeded."""
+        if refused is not None:
+            return ERROR_PREFIX + refused, False
+        tool = self.agent.registry.get(call.name)
+        if tool is None:
+            known = ", ".join(self.agent.registry.names()) or "none"
+            return (f"{ERROR_PREFIX}unknown tool {call.name!r}; available tools: {known}",
+                    False)
+        problems = tool.check(call.args)
+        if problems:
+            return (f"{ERROR_PREFIX}invalid arguments for {call.name}: " + "; ".join(problems),
+                    False)
+        try:
+            value = tool.invoke(call.args)
+        except Exception as exc:  # a tool's failure is the model's to handle, not a crash
+            log.info("tool %s raised %s", call.name, exc, exc_info=True)
+            return f"{ERROR_PREFIX}{call.name} raised {type(exc).__name__}: {exc}", False
+        return encode_result(value), True

@@ -146,7 +146,7 @@ def _show(value: Any, *, secret: bool = False) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """Replace the password of a URL's user-info with ``***``; other URLs unchanged."""
     try:
         parts = urlsplit(url)
@@ -204,7 +204,7 @@ def _check_url(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise _Invalid(f"must be an http:// or https:// URL, got {_show(value)}")
-    shown = _show(_redact_url(value))
+    shown = _show(redact_url(value))
     if any(ch.isspace() for ch in value):
         raise _Invalid(f"must not contain spaces, got {shown}")
     try:
@@ -455,7 +455,7 @@ class ModelConfig:
             if redact and f.name == "api_key":
                 value = REDACTED
             elif redact and f.name == "server_url":
-                value = _redact_url(value)
+                value = redact_url(value)
             data[f.name] = value
         return data
 
@@ -466,7 +466,7 @@ class ModelConfig:
             if f.name == "api_key" and value is not None:
                 parts.append(f"api_key={REDACTED!r}")
             elif f.name == "server_url" and value is not None:
-                parts.append(f"server_url={_redact_url(value)!r}")
+                parts.append(f"server_url={redact_url(value)!r}")
             else:
                 parts.append(f"{f.name}={value!r}")
         return f"ModelConfig({', '.join(parts)})"

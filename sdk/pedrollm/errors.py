@@ -206,7 +206,7 @@ def error_from_response(
     """Map an HTTP error reply (status, body text, headers) to its exception class."""
     try:
         body: Any = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = text
     message, etype, fields = _error_fields(body)
     if message is None:

@@ -20,6 +20,7 @@ import requests
 import urllib3
 
 from ._version import __version__
+from .config import redact_url
 from .errors import (
     ConnectionFailed,
     ConnectTimeout,
@@ -134,6 +135,7 @@ class ServerClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._shown_base = redact_url(self.base_url)
         self._api_key = api_key
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -151,7 +153,11 @@ class ServerClient:
 
     def __repr__(self) -> str:
         key = "***" if self._api_key else None
-        return f"ServerClient(base_url={self.base_url!r}, api_key={key!r})"
+        return f"ServerClient(base_url={self._shown_base!r}, api_key={key!r})"
+
+    def _shown(self, url: str) -> str:
+        """Return url as it may appear in messages: the password of its user-info hidden."""
+        return url.replace(self.base_url, self._shown_base, 1)
 
     # -- transport -----------------------------------------------------------------
 
@@ -162,21 +168,22 @@ class ServerClient:
     def _send_once(self, method: str, url: str, json_body: Any, stream: bool,
                    timeout: tuple[float, float]) -> requests.Response:
         """Send one request; map transport failures and HTTP errors to SDK errors."""
+        shown = self._shown(url)
         try:
             resp = self.session.request(method, url, json=json_body, stream=stream,
                                         timeout=timeout)
         except requests.exceptions.ConnectTimeout as exc:
             raise ConnectTimeout(
-                f"could not connect to {url} within {timeout[0]:g}s"
+                f"could not connect to {shown} within {timeout[0]:g}s"
             ) from exc
         except requests.exceptions.ReadTimeout as exc:
             raise ReadTimeout(
-                f"{url} sent nothing for {timeout[1]:g}s (read timeout)"
+                f"{shown} sent nothing for {timeout[1]:g}s (read timeout)"
             ) from exc
         except requests.exceptions.ConnectionError as exc:
-            raise ConnectionFailed(f"could not reach {url}: {_reason(exc)}") from exc
+            raise ConnectionFailed(f"could not reach {shown}: {_reason(exc)}") from exc
         except requests.exceptions.RequestException as exc:
-            raise ConnectionFailed(f"request to {url} failed: {_reason(exc)}") from exc
+            raise ConnectionFailed(f"request to {shown} failed: {_reason(exc)}") from exc
         if resp.status_code >= 400:
             try:
                 text = resp.text
@@ -184,7 +191,7 @@ class ServerClient:
                 text = ""
             finally:
                 resp.close()
-            raise error_from_response(resp.status_code, text, resp.headers, url)
+            raise error_from_response(resp.status_code, text, resp.headers, shown)
         return resp
 
     def request(
@@ -226,12 +233,12 @@ class ServerClient:
     def get_json(self, path: str, *, retry: bool = True) -> Any:
         """GET a path and decode its JSON body."""
         resp = self.request("GET", path, retry=retry)
-        return _decode_json(resp, self.url(path))
+        return _decode_json(resp, self._shown(self.url(path)))
 
     def post_json(self, path: str, body: Any, *, retry: bool = True) -> Any:
         """POST a JSON body and decode the JSON reply."""
         resp = self.request("POST", path, json_body=body, retry=retry)
-        return _decode_json(resp, self.url(path))
+        return _decode_json(resp, self._shown(self.url(path)))
 
     # -- chat ----------------------------------------------------------------------
 
@@ -267,7 +274,7 @@ class ServerClient:
         validate_request(req)
         body = self.chat_body(req, stream=False, native_tools=native_tools)
         resp = self.request("POST", self.chat_path, json_body=body)
-        data = _decode_json(resp, self.url(self.chat_path))
+        data = _decode_json(resp, self._shown(self.url(self.chat_path)))
         raw = raw_reply_from_completion(data)
         return build_response(raw, req.tools, self.text_parser)
 
@@ -282,6 +289,7 @@ class ServerClient:
                      tools: Sequence[ToolDefinition]) -> Iterator[StreamDelta]:
         """Run one streamed request (nothing is retried once data has arrived)."""
         resp = self.request("POST", self.chat_path, json_body=body, stream=True)
+        where = self._shown(self.url(self.chat_path))
         acc = StreamAccumulator()
         ndjson = "ndjson" in resp.headers.get("Content-Type", "")
         # With tools offered, content runs through the model format's incremental
@@ -305,23 +313,25 @@ class ServerClient:
                 OSError) as exc:
             if not delivered and acc.events == 0 and _is_read_timeout(exc):
                 raise ReadTimeout(
-                    f"{self.url(self.chat_path)} sent no tokens for {self.read_timeout:g}s "
+                    f"{where} sent no tokens for {self.read_timeout:g}s "
                     "(read timeout)"
                 ) from exc
             raise StreamInterrupted(
-                f"the stream from {self.url(self.chat_path)} broke off: {_reason(exc)}",
+                f"the stream from {where} broke off: {_reason(exc)}",
                 self._partial(acc, tools),
             ) from exc
         finally:
             resp.close()
         if not acc.done and acc.finish_reason is None:
             raise StreamInterrupted(
-                f"the stream from {self.url(self.chat_path)} ended without [DONE] "
+                f"the stream from {where} ended without [DONE] "
                 "or a finish reason",
                 self._partial(acc, tools),
             )
         if acc.events == 0:
             raise InvalidResponse("the stream ended without any chunk")
+        if acc.choices == 0:
+            raise InvalidResponse("the stream carried no choices")
         parsed = None
         if parser is not None:
             yield from parser.flush()
@@ -369,7 +379,7 @@ def _decode_json(resp: requests.Response, url: str) -> Any:
         raise ConnectionFailed(f"the reply from {url} broke off: {_reason(exc)}") from exc
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidResponse(
             f"{url} answered {resp.status_code} with a body that is not JSON: {text[:200]!r}"
         ) from exc

@@ -77,6 +77,7 @@ class StreamAccumulator:
         self.model: str | None = None
         self.done = False
         self.events = 0
+        self.choices = 0
 
     def feed_data(self, data: str) -> list[StreamDelta]:
         """Feed one event's data (a JSON chunk or ``[DONE]``); return its deltas."""
@@ -85,7 +86,7 @@ class StreamAccumulator:
             return []
         try:
             chunk = json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise StreamError(f"a stream event is not valid JSON: {data[:200]!r}") from exc
         return self.feed_chunk(chunk)
 
@@ -111,6 +112,7 @@ class StreamAccumulator:
         for choice in choices[:1]:
             if not isinstance(choice, Mapping):
                 continue
+            self.choices += 1
             delta = choice.get("delta")
             if not isinstance(delta, Mapping):
                 delta = choice.get("message")  # some servers send whole messages

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from ..backend import Backend, Health
+from ..config import redact_url
 from ..errors import (
     ConfigError,
     ConnectionFailed,
@@ -34,6 +35,7 @@ from ..types import (
     StreamDelta,
     ToolDefinition,
 )
+from ..validation import validate_request
 
 log = logging.getLogger("pedrollm")
 
@@ -145,7 +147,8 @@ class OpenAIBackend(Backend):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(server_url={self.server_url!r}, model={self.model!r})"
+        shown = redact_url(self.server_url)
+        return f"{type(self).__name__}(server_url={shown!r}, model={self.model!r})"
 
     @property
     def server_url(self) -> str:
@@ -182,6 +185,7 @@ class OpenAIBackend(Backend):
 
     def _outgoing(self, req: InferenceRequest) -> tuple[InferenceRequest, bool]:
         """The request to send and whether its tools go natively or in the prompt."""
+        validate_request(req)
         out = self.prepare(req)
         if not out.tools or self.supports_native_tools():
             return out, True

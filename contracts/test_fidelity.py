@@ -1,0 +1,150 @@
+"""Fake vs real: the same requests to fakellama and to a real llama-server, compared.
+
+The replies must agree in structure: status, content type, JSON keys and value
+types, the order and kinds of SSE events, and error bodies. Ids, timings and
+wording of generated text may differ; anything else is a fidelity bug in the fake.
+Runs with ``--real-llama-server`` (the fake's fixtures are recorded from that
+server, so the two must agree).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from contracts import requests as reqs
+from contracts.target import Target
+
+pytestmark = pytest.mark.real_server
+
+
+def shape(value: Any) -> Any:
+    """A value's structure: dict keys with their shapes, list element shapes, JSON types."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        shapes = []
+        for item in value:
+            s = shape(item)
+            if s not in shapes:
+                shapes.append(s)
+        return shapes
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    return "string"
+
+
+def event_kind(chunk: dict[str, Any]) -> str:
+    """What one SSE chunk carries: role, content, tool call parts, finish, usage."""
+    choices = chunk.get("choices") or []
+    if not choices:
+        return "usage" if "usage" in chunk else "empty"
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    if choice.get("finish_reason"):
+        return "finish"
+    if delta.get("tool_calls"):
+        fn = delta["tool_calls"][0].get("function") or {}
+        return "tool_call_start" if fn.get("name") else "tool_call_args"
+    if delta.get("role"):
+        return "role"
+    if delta.get("reasoning_content"):
+        return "reasoning"
+    return "content" if delta.get("content") else "empty"
+
+
+def sse_kinds(resp: requests.Response) -> list[str]:
+    """The kinds of a stream's events, repeats collapsed, ending with [DONE]."""
+    kinds: list[str] = []
+    for line in resp.iter_lines(decode_unicode=True):
+        if not line or not line.startswith("data: "):
+            continue
+        data = line[len("data: "):]
+        kind = "[DONE]" if data == "[DONE]" else event_kind(json.loads(data))
+        if not kinds or kinds[-1] != kind:
+            kinds.append(kind)
+    return kinds
+
+
+@pytest.fixture(scope="module")
+def servers(target: Target) -> Iterator[tuple[str, str]]:
+    """(real URL, fake URL) — the fake with its bundled fixtures."""
+    if target.kind != "real":
+        pytest.skip("fidelity compares the fake with a real llama-server: "
+                    "run with --real-llama-server")
+    from fakellama.server import FakeServer
+
+    with FakeServer() as fake:
+        yield target.url, fake.url
+
+
+def _chat_body(request: Any, stream: bool, target: Target) -> dict[str, Any]:
+    """The body the SDK sends for one of the suite's requests."""
+    with target.backend() as backend:
+        out, native = backend._outgoing(request)
+        return backend.client.chat_body(out, stream=stream, native_tools=native)
+
+
+EXCHANGES = [
+    ("health", "GET", "/health", None),
+    ("models", "GET", "/v1/models", None),
+    ("props", "GET", "/props", None),
+    ("unknown route", "GET", "/v1/no-such-route", None),
+    ("wrong types", "POST", "/v1/chat/completions", {"messages": "not a list"}),
+]
+CHATS = [("chat", reqs.chat), ("tool call", reqs.tool_call),
+         ("tool result turn", reqs.tool_result_turn), ("max tokens", reqs.one_token)]
+
+
+@pytest.mark.parametrize(("name", "method", "path", "body"), EXCHANGES,
+                         ids=[e[0] for e in EXCHANGES])
+def test_plain_exchanges_agree(servers: tuple[str, str], name: str, method: str, path: str,
+                               body: Any) -> None:
+    real, fake = (requests.request(method, url + path, json=body, timeout=60)
+                  for url in servers)
+    assert fake.status_code == real.status_code
+    assert fake.headers.get("Content-Type", "").split(";")[0] == \
+        real.headers.get("Content-Type", "").split(";")[0]
+    if real.headers.get("Content-Type", "").startswith("application/json"):
+        real_body, fake_body = real.json(), fake.json()
+        assert shape(fake_body) == shape(real_body)
+        if real.status_code >= 400:
+            assert fake_body == real_body, "error bodies must match exactly"
+
+
+def test_malformed_json_bodies_agree(servers: tuple[str, str]) -> None:
+    real, fake = (requests.post(url + "/v1/chat/completions", data=b"{not json",
+                                headers={"Content-Type": "application/json"}, timeout=60)
+                  for url in servers)
+    assert (fake.status_code, shape(fake.json())) == (real.status_code, shape(real.json()))
+    assert fake.json()["error"]["type"] == real.json()["error"]["type"]
+
+
+@pytest.mark.parametrize(("name", "make"), CHATS, ids=[c[0] for c in CHATS])
+def test_chat_replies_agree(servers: tuple[str, str], target: Target, name: str,
+                            make: Any) -> None:
+    body = _chat_body(make(), False, target)
+    real, fake = (requests.post(url + "/v1/chat/completions", json=body, timeout=300)
+                  for url in servers)
+    assert fake.status_code == real.status_code == 200
+    assert shape(fake.json()) == shape(real.json())
+
+
+@pytest.mark.parametrize(("name", "make"), CHATS, ids=[c[0] for c in CHATS])
+def test_streamed_replies_agree(servers: tuple[str, str], target: Target, name: str,
+                                make: Any) -> None:
+    body = _chat_body(make(), True, target)
+    real, fake = (requests.post(url + "/v1/chat/completions", json=body, stream=True,
+                                timeout=300) for url in servers)
+    assert fake.status_code == real.status_code == 200
+    assert fake.headers["Content-Type"].split(";")[0] == \
+        real.headers["Content-Type"].split(";")[0] == "text/event-stream"
+    assert sse_kinds(fake) == sse_kinds(real)

@@ -1,0 +1,138 @@
+"""The API key never shows: not in repr or str, logs at any level, error messages or fixtures."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fakellama.record import Recorder
+from fakellama.server import BackgroundServer, FakeServer
+from pedrollm import errors
+from pedrollm.config import Config, ModelConfig
+from pedrollm.factory import new_backend
+from pedrollm.server import RetryPolicy, ServerClient
+from pedrollm.types import InferenceRequest
+from tests.reliability.replies import reply_fixture
+
+KEY = "sk-pedro-7c1e0f5b9a2d4e8f"
+PROMPT = "Tell me a secret."
+ANSWER = "I keep every secret."
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    with FakeServer(strict=True, api_key=KEY) as server:
+        server.add_fixture(reply_fixture("secret", PROMPT, ANSWER))
+        yield server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_repr_and_str_of_configs_backends_and_clients_hide_the_key(fake: FakeServer) -> None:
+    model = ModelConfig(server_url=fake.url, api_key=KEY)
+    config = Config(model=model, other={"database": {"password": KEY}})
+    backend = new_backend(model)
+    objects = [model, config, backend, backend.client, backend.server_info()]
+    for obj in objects:
+        assert KEY not in repr(obj) and KEY not in str(obj), type(obj).__name__
+    assert KEY not in str(model.to_dict()) and KEY not in str(config.to_dict())
+    backend.close()
+
+
+def _exercise(url: str, key: str | None) -> list[BaseException]:
+    """Successes and failures of every kind with ``key`` set; return the errors raised."""
+    raised: list[BaseException] = []
+    backend = new_backend({"type": "llamacpp", "server_url": url, "api_key": key,
+                           "max_retries": 1, "retry_budget": 1.0, "read_timeout": 0.3})
+    calls: list[Callable[[], object]] = [
+        lambda: backend.infer(InferenceRequest(user_prompt=PROMPT)),
+        lambda: list(backend.stream(InferenceRequest(user_prompt=PROMPT))),
+        lambda: backend.health(),
+        lambda: backend.list_models(),
+        lambda: backend.server_info(),
+    ]
+    for call in calls:
+        try:
+            call()
+        except errors.PedroLLMError as exc:
+            raised.append(exc)
+    backend.close()
+    return raised
+
+
+def _leaks(text: str) -> bool:
+    return KEY in text or KEY[3:] in text
+
+
+def test_logs_at_debug_and_errors_never_carry_the_key(
+        fake: FakeServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("pedrollm", "urllib3", "requests"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    raised = _exercise(fake.url, KEY)  # the right key: everything works
+    assert raised == []
+    raised += _exercise(fake.url, KEY + "-wrong")  # refused: 401s
+    raised += _exercise(f"http://127.0.0.1:{_free_port()}", KEY)  # refused connections
+    client = ServerClient(fake.url, api_key=KEY, read_timeout=0.3,
+                          retry=RetryPolicy(max_retries=1, base_delay=0.01))
+    for fault in ("status=500", "status=429,retry_after=0", "first_token_delay=1",
+                  "disconnect_after=2", "malformed_json", "loading=1"):
+        client.session.headers["X-Fake-Fault"] = fault
+        for stream in (False, True):
+            try:
+                if stream:
+                    list(client.stream(InferenceRequest(user_prompt=PROMPT)))
+                else:
+                    client.infer(InferenceRequest(user_prompt=PROMPT))
+            except errors.PedroLLMError as exc:
+                raised.append(exc)
+    client.close()
+
+    assert any(isinstance(e, errors.AuthenticationError) for e in raised)
+    assert any(isinstance(e, errors.ConnectionFailed) for e in raised)
+    assert len(raised) >= 12
+    for err in raised:
+        seen: BaseException | None = err
+        while seen is not None:  # the chained causes are shown in tracebacks too
+            assert not _leaks(str(seen)) and not _leaks(repr(seen)), repr(seen)
+            seen = seen.__cause__ or seen.__context__
+    assert caplog.records, "nothing was logged: the capture is not working"
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    for record in caplog.records:
+        assert not _leaks(record.getMessage()), record.getMessage()
+
+
+def test_recorded_fixtures_and_recorder_output_never_hold_the_key(
+        fake: FakeServer, tmp_path: Path) -> None:
+    out = tmp_path / "recorded"
+    lines: list[str] = []
+    recorder = Recorder(fake.url, out, secrets=[KEY], log=lines.append,
+                        command=f"llama-server -m tiny.gguf --api-key {KEY} --port 8081")
+    with BackgroundServer(recorder) as proxy:
+        assert _exercise(proxy.url, KEY) == []
+        for header in ({"Authorization": f"Bearer {KEY}"}, {"X-Api-Key": KEY}):
+            requests.get(proxy.url + "/props", headers=header, timeout=5).raise_for_status()
+    files = sorted(out.glob("*.json"))
+    assert len(files) >= 5
+    for path in files:
+        assert not _leaks(path.read_text(encoding="utf-8")), path.name
+    assert lines and not any(_leaks(line) for line in lines)
+
+
+def test_a_password_in_the_server_url_is_not_shown() -> None:
+    url = f"http://pedro:{KEY}@127.0.0.1:{_free_port()}"
+    backend = new_backend({"type": "llamacpp", "server_url": url, "max_retries": 0})
+    with pytest.raises(errors.ConnectionFailed) as caught:
+        backend.infer(InferenceRequest(user_prompt=PROMPT))
+    backend.close()
+    assert not _leaks(str(caught.value))
+    assert not _leaks(repr(backend)) and not _leaks(repr(backend.client))

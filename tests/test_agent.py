@@ -327,11 +327,11 @@ def test_max_turns_must_be_positive() -> None:
 def test_without_native_tools_the_prompt_describes_them_and_calls_are_read_from_text(
         httpserver: HTTPServer) -> None:
     httpserver.expect_request("/props").respond_with_json(
-        {"jinja": False, "default_generation_settings": {"n_ctx": 4096}})
+        {"default_generation_settings": {"n_ctx": 4096}})
     call_text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lima"}}\n</tool_call>'
     scripted(httpserver, completion(call_text), completion("Warm in Lima."))
     calls: list[dict[str, Any]] = []
-    llama = LlamaCppBackend(httpserver.url_for("/"), max_retries=0)
+    llama = LlamaCppBackend(httpserver.url_for("/"), max_retries=0, native_tools=False)
 
     result = Agent(llama, weather_tools(calls), "Be brief.").run("Lima?")
 

@@ -16,7 +16,7 @@ from pedrollm.backends.openai import OpenAIBackend
 from pedrollm.errors import ConfigError, ModelLoading, ToolsNotEnabled, UnsupportedFeature
 from pedrollm.types import InferenceRequest, ToolDefinition
 
-from .sse import completion
+from .sse import chunk, completion, sse
 
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
 PROPS = {
@@ -207,3 +207,44 @@ def test_config_native_tools_false_reaches_the_backend() -> None:
     cfg = load_config(env={"PEDROLLM_NATIVE_TOOLS": "false"}, overrides={"type": "llamacpp"})
     with new_backend(cfg) as b:
         assert b.supports_native_tools() is False
+
+
+def test_llamacpp_without_jinja_falls_back_to_tools_in_the_prompt(
+    httpserver: HTTPServer,
+) -> None:
+    from werkzeug import Request, Response
+
+    def chat(request: Request) -> Response:
+        body = json.loads(request.get_data())
+        if "tools" in body:
+            return Response(json.dumps({"error": {
+                "code": 500, "message": "tools param requires --jinja flag",
+                "type": "server_error"}}), status=500, content_type="application/json")
+        text = '<tool_call>\n{"name": "get_weather", "arguments": {}}\n</tool_call>'
+        if body.get("stream"):
+            return Response(sse(chunk({"content": text}), chunk({}, "stop")),
+                            content_type="text/event-stream")
+        return Response(json.dumps(completion(text)), content_type="application/json")
+
+    httpserver.expect_request("/props").respond_with_json(PROPS)
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(chat)
+    b = LlamaCppBackend(httpserver.url_for("/"), tool_call_format="hermes")
+    req = InferenceRequest(user_prompt="Weather?", tools=[TOOL])
+    with pytest.warns(RuntimeWarning, match="--jinja"):
+        first = b.infer(req)
+    assert [c.name for c in first.tool_calls] == ["get_weather"]
+    assert b.supports_native_tools() is False
+    streamed = list(b.stream(req))[-1].response
+    assert streamed is not None and [c.name for c in streamed.tool_calls] == ["get_weather"]
+    chats = [json.loads(r.get_data()) for r, _ in httpserver.log
+             if r.path == "/v1/chat/completions"]
+    assert ["tools" in c for c in chats] == [True, False, False]
+
+
+def test_native_tools_forced_on_does_not_fall_back(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json({"error": {
+        "code": 500, "message": "tools param requires --jinja flag", "type": "server_error"}},
+        status=500)
+    b = LlamaCppBackend(httpserver.url_for("/"), native_tools=True, max_retries=0)
+    with pytest.raises(ToolsNotEnabled, match="--jinja"):
+        b.infer(InferenceRequest(user_prompt="Weather?", tools=[TOOL]))

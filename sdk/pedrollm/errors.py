@@ -100,7 +100,10 @@ class ContextOverflow(BadRequest):
 
 
 class ToolsNotEnabled(BadRequest):
-    """The server refused tools because it was started without tool support."""
+    """The server refused tools because it was started without tool support.
+
+    llama-server without ``--jinja`` says so with a 500; the status is kept as sent.
+    """
 
 
 class AuthenticationError(HTTPError):
@@ -222,9 +225,10 @@ def error_from_response(
     worded = _overflow_numbers(message) if status in (400, 413, 422) else None
     if worded is not None:
         return ContextOverflow(message, n_prompt_tokens=worded[0], n_ctx=worded[1], **common)
+    # llama-server without --jinja answers 500 "tools param requires --jinja flag".
+    if status in (400, 422, 500) and any(hint in message for hint in _TOOLS_DISABLED_HINTS):
+        return ToolsNotEnabled(message, **common)
     if status in (400, 422):
-        if any(hint in message for hint in _TOOLS_DISABLED_HINTS):
-            return ToolsNotEnabled(message, **common)
         return BadRequest(message, **common)
     if status in (401, 403):
         return AuthenticationError(message, **common)

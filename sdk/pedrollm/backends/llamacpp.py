@@ -3,8 +3,10 @@
 Readiness is ``GET /health`` (503 while the model loads); the context window and
 chat template come from ``GET /props``; llama.cpp's own sampling fields (grammar,
 json_schema, top_k, min_p, repeat_penalty, n_probs, cache_prompt) are sent as is.
-Native tool calls need the server started with ``--jinja``: /props tells, else the
-config is trusted.
+Native tool calls need the server started with ``--jinja``. /props cannot tell
+(its ``chat_template_caps`` describe the template either way), so tools are sent
+natively and, if the server answers "tools param requires --jinja", the backend
+switches to tools described in the prompt, warns once, and sends the request again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class LlamaCppBackend(OpenAIBackend):
     default_url = "http://localhost:8081"
     health_path = "/health"
     default_tool_format = "hermes"
+    # /props cannot tell whether --jinja is on; a refusal of tools says it is off.
+    text_tools_fallback = True
 
     _props: Mapping[str, Any] | None = None
 
@@ -69,17 +73,17 @@ class LlamaCppBackend(OpenAIBackend):
         return template if isinstance(template, str) and template else None
 
     def detect_native_tools(self) -> bool:
-        """Tools come back natively when the server runs its Jinja templates (--jinja)."""
-        props = self.props()
-        jinja = props.get("jinja")
-        if isinstance(jinja, bool):
-            return jinja
-        caps = props.get("chat_template_caps")
+        """Whether the model's template handles tools, as /props describes it.
+
+        True when /props does not say: a server without --jinja then refuses the
+        first request with tools, and the backend falls back to text tools.
+        """
+        caps = self.props().get("chat_template_caps")
         if isinstance(caps, Mapping):
             for key in ("supports_tool_calls", "supports_tools"):
                 if isinstance(caps.get(key), bool):
                     return bool(caps[key])
-        return True  # the server does not say: trust the config's enable_tools
+        return True
 
     def detect_tool_format(self) -> str | None:
         """Guess the text tool-call format from the server's chat template, else the model."""

@@ -22,6 +22,7 @@ from ..errors import (
     ConnectionFailed,
     ModelLoading,
     PedroLLMError,
+    ToolsNotEnabled,
     UnsupportedFeature,
 )
 from ..reply import StreamTextParser, TextParseResult, text_parser_for
@@ -74,6 +75,8 @@ class OpenAIBackend(Backend):
     default_url: str | None = None
     health_path = "/v1/models"
     default_tool_format = "hermes"
+    # Whether a refusal of native tools switches to tools described in the prompt.
+    text_tools_fallback = False
     # Request fields this server ignores or refuses: field -> why.
     unsupported: Mapping[str, str] = {}
 
@@ -121,6 +124,7 @@ class OpenAIBackend(Backend):
             default_model=model,
             session=session,
         )
+        self._native_detected: bool | None = None
         self._discovered_context: int | None = None
         self._discovery_done = False
         self._tool_format: str | None = None
@@ -191,15 +195,52 @@ class OpenAIBackend(Backend):
             return out, True
         return with_tools_in_prompt(out, self.tool_call_format()), False
 
+    def _falls_back(self, exc: ToolsNotEnabled, native: bool) -> bool:
+        """Whether a refusal of native tools should switch this backend to text tools.
+
+        Only where the server can answer tools in text (``text_tools_fallback``) and the
+        config left ``native_tools`` to discovery; the switch is remembered.
+        """
+        if not (native and self.text_tools_fallback and self.native_tools is None):
+            return False
+        self._native_detected = False
+        warnings.warn(
+            f"the {self.name} server at {redact_url(self.server_url)} refused native tools "
+            f"({exc.message}); tools are now described in the prompt and calls read from the "
+            "text. Start llama-server with --jinja for native tool calls.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return True
+
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""
+        out, native = self._outgoing(req)
+        try:
+            return self.client.infer(out, native_tools=native)
+        except ToolsNotEnabled as exc:
+            if not self._falls_back(exc, native):
+                raise
         out, native = self._outgoing(req)
         return self.client.infer(out, native_tools=native)
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the whole reply."""
         out, native = self._outgoing(req)
-        return self.client.stream(out, native_tools=native)
+        return self._stream(req, out, native)
+
+    def _stream(self, req: InferenceRequest, out: InferenceRequest,
+                native: bool) -> Iterator[StreamDelta]:
+        """Stream, switching to text tools once if the server refuses native ones."""
+        try:
+            yield from self.client.stream(out, native_tools=native)
+            return
+        except ToolsNotEnabled as exc:
+            # Refused before any data arrived, so sending again repeats nothing.
+            if not self._falls_back(exc, native):
+                raise
+        out, native = self._outgoing(req)
+        yield from self.client.stream(out, native_tools=native)
 
     # -- tool-call text fallback ---------------------------------------------------
 
@@ -284,7 +325,9 @@ class OpenAIBackend(Backend):
             return False
         if self.native_tools is not None:
             return self.native_tools
-        return self.detect_native_tools()
+        if self._native_detected is None:
+            self._native_detected = self.detect_native_tools()
+        return self._native_detected
 
     def detect_native_tools(self) -> bool:
         """Whether the server itself returns tool calls; OpenAI-compatible servers do."""

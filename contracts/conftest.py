@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -133,9 +133,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Iterator[None]:
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Record each clause's outcome (setup errors count as failures)."""
-    report = yield
+    report: pytest.TestReport = yield
     marker = item.get_closest_marker("clause")
     if marker is None or (call.when == "setup" and report.passed) or call.when == "teardown":
         return report

@@ -29,13 +29,13 @@ GREEDY = {"temperature": 0.0, "seed": 42}
 def chat() -> InferenceRequest:
     """A plain question, no tools."""
     return InferenceRequest(user_prompt="Say hello in one short sentence.", max_tokens=48,
-                            **GREEDY)  # type: ignore[arg-type]
+                            **GREEDY)
 
 
 def tool_call() -> InferenceRequest:
     """A question the weather tool answers."""
     return InferenceRequest(user_prompt=WEATHER_QUESTION, tools=[WEATHER_TOOL], max_tokens=96,
-                            **GREEDY)  # type: ignore[arg-type]
+                            **GREEDY)
 
 
 def tool_result_turn() -> InferenceRequest:
@@ -49,7 +49,7 @@ def tool_result_turn() -> InferenceRequest:
         ],
         tools=[WEATHER_TOOL],
         max_tokens=96,
-        **GREEDY,  # type: ignore[arg-type]
+        **GREEDY,
     )
 
 
@@ -66,20 +66,20 @@ BOOLEAN_SCHEMA = {
 def grammar() -> InferenceRequest:
     """A question whose answer a GBNF grammar limits to yes or no."""
     return InferenceRequest(user_prompt="Is water wet? Answer yes or no.",
-                            grammar=YES_NO_GRAMMAR, max_tokens=8, **GREEDY)  # type: ignore[arg-type]
+                            grammar=YES_NO_GRAMMAR, max_tokens=8, **GREEDY)
 
 
 def json_schema() -> InferenceRequest:
     """A question whose answer a JSON schema limits to one boolean field."""
     return InferenceRequest(user_prompt="Is water wet? Answer in JSON.",
                             json_schema=BOOLEAN_SCHEMA, max_tokens=64,
-                            **GREEDY)  # type: ignore[arg-type]
+                            **GREEDY)
 
 
 def one_token() -> InferenceRequest:
     """A request cut off after one token."""
     return InferenceRequest(user_prompt="Tell me a long story about a lighthouse.",
-                            max_tokens=1, **GREEDY)  # type: ignore[arg-type]
+                            max_tokens=1, **GREEDY)
 
 
 def overflow(context_window: int) -> InferenceRequest:

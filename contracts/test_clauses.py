@@ -8,7 +8,8 @@ server cannot support reports "unsupported" with the reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NoReturn, TypeVar
 
 import pytest
 
@@ -27,7 +28,7 @@ from pedrollm.errors import (
 from pedrollm.types import InferenceResponse, StreamDelta
 
 
-def unsupported(reason: str) -> None:
+def unsupported(reason: str) -> NoReturn:
     """Report the clause as not supported by this server, with the reason."""
     pytest.skip(UNSUPPORTED_PREFIX + reason)
 
@@ -64,7 +65,10 @@ def collect(deltas: Iterator[StreamDelta]) -> tuple[list[StreamDelta], Inference
     return seen[:-1], final
 
 
-def call_or_unsupported(fn, *args):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def call_or_unsupported(fn: Callable[..., T], *args: object) -> T:
     """Run fn; a feature the SDK knows this server lacks becomes 'unsupported'."""
     try:
         return fn(*args)

@@ -90,7 +90,9 @@ def _chat_body(request: Any, stream: bool, target: Target) -> dict[str, Any]:
     """The body the SDK sends for one of the suite's requests."""
     with target.backend() as backend:
         out, native = backend._outgoing(request)
-        return backend.client.chat_body(out, stream=stream, native_tools=native)
+        body: dict[str, Any] = backend.client.chat_body(out, stream=stream,
+                                                        native_tools=native)
+        return body
 
 
 EXCHANGES = [

@@ -1,0 +1,210 @@
+"""Record fakellama's bundled fixtures from a real llama-server running the scripted model.
+
+    python contracts/servers/record_fixtures.py [--out DIR] [--errors-out DIR] [--replace]
+
+Starts llama-server three times (normal; a tiny --ctx-size for the overflow error;
+--api-key for the 401) and drives fakellama's recorder through a fixed list of requests.
+Replay fixtures go to --out (default: the bundled llamacpp directory); error exchanges,
+which the fake generates itself and tests compare against, go to --errors-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = ROOT / "fakeserver" / "fakellama" / "fixtures"
+NORMAL_CTX = 2048
+SMALL_CTX = 256
+RECORDING_KEY = "recording-only-key"
+# A stable model name in the fixtures instead of the temporary model path.
+ALIAS = ("--alias", "scripted-tiny.gguf")
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]},
+    },
+}
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOL_RESULT = json.dumps({"temperature_c": 22, "conditions": "sunny"})
+USAGE = {"include_usage": True}
+
+
+def _servers() -> tuple[Any, Any, Any]:
+    """Import contracts/servers' build, scripted_model and llama_server modules."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        modules = [importlib.import_module(f"contracts.servers.{name}")
+                   for name in ("build", "scripted_model", "llama_server")]
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        modules = [importlib.import_module(name)
+                   for name in ("build", "scripted_model", "llama_server")]
+    build, scripted_model, llama_server = modules
+    return build, scripted_model, llama_server
+
+
+@contextmanager
+def recording(upstream: str, out: Path, command: str,
+              api_key: str | None = None) -> Iterator[str]:
+    """Run fakellama's recorder in front of upstream; yields the recorder's URL."""
+    from fakellama.record import Recorder
+    from fakellama.server import BackgroundServer
+
+    recorder = Recorder(upstream, out, secrets=[RECORDING_KEY], command=command,
+                        api_key=api_key)
+    with BackgroundServer(recorder) as proxy:
+        yield proxy.url
+
+
+def send(url: str, name: str, method: str, path: str, body: Any = None, *,
+         raw: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+    """Send one request through the recorder, naming the fixture it writes."""
+    all_headers = {"X-Fakellama-Name": name, **(headers or {})}
+    if raw is not None:
+        all_headers["Content-Type"] = "application/json"
+        return requests.request(method, url + path, data=raw, headers=all_headers, timeout=300)
+    return requests.request(method, url + path, json=body, headers=all_headers, timeout=300)
+
+
+def record_normal(url: str, errors_url: str) -> None:
+    """The replay fixtures, plus the 404 and 400 errors, from a normally started server."""
+    send(url, "health", "GET", "/health")
+    send(url, "models", "GET", "/v1/models")
+    send(url, "props", "GET", "/props")
+    ask = {"messages": ASK, "tools": [WEATHER_TOOL]}
+    first = send(url, "chat-weather-tool-call", "POST", "/v1/chat/completions", ask).json()
+    send(url, "chat-weather-tool-call-stream", "POST", "/v1/chat/completions",
+         dict(ask, stream=True, stream_options=USAGE))
+    calls = first["choices"][0]["message"].get("tool_calls") or []
+    if not calls:
+        raise SystemExit(f"the scripted model made no tool call: {first}")
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": calls},
+               {"role": "tool", "tool_call_id": calls[0].get("id", ""), "content": TOOL_RESULT}]
+    answer = dict(ask, messages=history)
+    send(url, "chat-weather-answer", "POST", "/v1/chat/completions", answer)
+    send(url, "chat-weather-answer-stream", "POST", "/v1/chat/completions",
+         dict(answer, stream=True, stream_options=USAGE))
+    hello = {"messages": [{"role": "user", "content": "Say hello."}]}
+    send(url, "chat-hello", "POST", "/v1/chat/completions", hello)
+    send(url, "chat-hello-stream", "POST", "/v1/chat/completions", dict(hello, stream=True))
+    send(errors_url, "error-unknown-route", "GET", "/no/such/route")
+    send(errors_url, "error-bad-json", "POST", "/v1/chat/completions", raw="{not json")
+    send(errors_url, "error-wrong-type", "POST", "/v1/chat/completions", {"messages": "hello"})
+
+
+def record_overflow(errors_url: str) -> None:
+    """The exceed_context_size_error, from a server started with a tiny context."""
+    long_ask = [{"role": "user", "content": "Tell me about Paris. " * 200}]
+    send(errors_url, "error-context-overflow", "POST", "/v1/chat/completions",
+         {"messages": long_ask})
+
+
+def record_auth(errors_url: str) -> None:
+    """The 401 (and /health staying public) from a server started with --api-key."""
+    send(errors_url, "error-unauthorized", "POST", "/v1/chat/completions",
+         {"messages": ASK}, headers={"Authorization": "Bearer wrong-key"})
+    send(errors_url, "error-unauthorized-x-api-key", "GET", "/props",
+         headers={"X-Api-Key": "wrong-key"})
+    send(errors_url, "auth-health-public", "GET", "/health")
+
+
+def record_all(out: Path, errors_out: Path) -> None:
+    """Start the real servers and record every fixture into out and errors_out."""
+    build, scripted_model, llama_server = _servers()
+    binary = build.ensure_llama_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = scripted_model.write_scripted_model(Path(tmp) / "scripted.gguf")
+        runs: list[tuple[dict[str, Any], str]] = [
+            ({"ctx_size": NORMAL_CTX}, "normal"),
+            ({"ctx_size": SMALL_CTX}, "overflow"),
+            ({"ctx_size": NORMAL_CTX, "api_key": RECORDING_KEY}, "auth"),
+        ]
+        for options, kind in runs:
+            with llama_server.LlamaServer(binary, model, jinja=True, extra_args=ALIAS,
+                                          **options) as server:
+                argv = [Path(server.command()[0]).name, *server.command()[1:]]
+                command = ("contracts/servers/record_fixtures.py; upstream: "
+                           + shlex.join(argv))
+                key = options.get("api_key")
+                with recording(server.url, errors_out, command, key) as errors_url:
+                    if kind == "normal":
+                        with recording(server.url, out, command) as url:
+                            record_normal(url, errors_url)
+                    elif kind == "overflow":
+                        record_overflow(errors_url)
+                    else:
+                        record_auth(errors_url)
+
+
+def record_contract_suite(out: Path) -> None:
+    """Record the contract suite's own exchanges (json_schema, grammar, max_tokens, ...).
+
+    Only the open server's exchanges are kept: the suite's `auth/` recordings are 401s
+    that would otherwise be replayed to requests without a key.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        recorded = Path(tmp) / "recorded"
+        command = [sys.executable, "-m", "pytest", "contracts", "-q", "-p", "no:cacheprovider",
+                   "--real-llama-server", "--record", str(recorded),
+                   "--report-dir", str(Path(tmp) / "reports")]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"contract suite failed while recording:\n{result.stdout[-3000:]}")
+        out.mkdir(parents=True, exist_ok=True)
+        for path in sorted(recorded.glob("*.json")):
+            shutil.copy2(path, out / path.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Record into fresh directories, then move them into place."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=BUNDLED / "llamacpp")
+    parser.add_argument("--errors-out", type=Path, default=BUNDLED / "llamacpp_errors")
+    parser.add_argument("--replace", action="store_true",
+                        help="replace fixtures already in --out/--errors-out")
+    parser.add_argument("--no-contract-suite", action="store_true",
+                        help="skip recording the contract suite's exchanges into "
+                             "OUT/contract-suite")
+    args = parser.parse_args(argv)
+    for target in (args.out, args.errors_out):
+        if target.exists() and any(target.glob("*.json")) and not args.replace:
+            print(f"{target} already holds fixtures; pass --replace to re-record them",
+                  file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh, fresh_errors = Path(tmp) / "out", Path(tmp) / "errors"
+        record_all(fresh, fresh_errors)
+        pairs = [(fresh, args.out), (fresh_errors, args.errors_out)]
+        if not args.no_contract_suite:
+            record_contract_suite(Path(tmp) / "contract-suite")
+            pairs.append((Path(tmp) / "contract-suite", args.out / "contract-suite"))
+        for source, target in pairs:
+            target.mkdir(parents=True, exist_ok=True)
+            for old in target.glob("*.json"):
+                old.unlink()
+            for path in sorted(source.glob("*.json")):
+                shutil.copy2(path, target / path.name)
+                print(f"recorded {target / path.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

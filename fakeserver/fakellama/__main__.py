@@ -1,0 +1,83 @@
+"""Command line: `python -m fakellama serve ...` and `python -m fakellama record ...`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from fakellama.faults import FaultSpecError
+from fakellama.fixtures import FixtureError
+from fakellama.personalities import PERSONALITIES
+from fakellama.record import Recorder
+from fakellama.server import BackgroundServer, FakeServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for both sub-commands."""
+    parser = argparse.ArgumentParser(prog="python -m fakellama",
+                                     description="A fake llama-server that replays fixtures.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="replay fixtures")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8081, help="0 picks a free port")
+    serve.add_argument("--fixtures", default=None, help="fixture directory (default: bundled)")
+    serve.add_argument("--api-key", default=None)
+    serve.add_argument("--ctx-size", type=int, default=None)
+    serve.add_argument("--model", default=None)
+    serve.add_argument("--personality", choices=sorted(PERSONALITIES), default="llamacpp")
+    serve.add_argument("--strict", action="store_true", help="refuse requests no fixture matches")
+    serve.add_argument("--fault", default="", help='e.g. "status=429,retry_after=2"')
+    serve.add_argument("--metrics", action="store_true", help="enable /metrics")
+    serve.add_argument("--realtime", action="store_true", help="replay recorded event timing")
+    record = sub.add_parser("record", help="proxy to a real server and write fixtures")
+    record.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8080")
+    record.add_argument("--out", required=True, help="directory for new fixtures")
+    record.add_argument("--host", default="127.0.0.1")
+    record.add_argument("--port", type=int, default=8081)
+    record.add_argument("--secret", action="append", default=[],
+                        help="a string to scrub from fixtures (repeatable)")
+    record.add_argument("--server-name", default="llama-server")
+    return parser
+
+
+def _wait_for_signal(server: BackgroundServer) -> None:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    with server:
+        print(f"fakellama listening on {server.url}", flush=True)
+        while not stop.wait(0.2):  # a timed wait lets the signal handler run promptly
+            pass
+    print("fakellama stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            server: BackgroundServer = FakeServer(
+                args.fixtures, host=args.host, port=args.port, personality=args.personality,
+                api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
+                strict=args.strict, faults=args.fault, metrics=args.metrics,
+                realtime=args.realtime)
+        else:
+            recorder = Recorder(args.upstream, args.out, secrets=args.secret,
+                                server_name=args.server_name)
+            server = BackgroundServer(recorder, args.host, args.port)
+    except (FixtureError, FaultSpecError, ValueError) as exc:
+        print(f"fakellama: {exc}", file=sys.stderr)
+        return 2
+    _wait_for_signal(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

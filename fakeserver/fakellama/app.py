@@ -1,0 +1,506 @@
+"""The fake server as a WSGI app: auth, routing, validation, matching, replay and faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from fakellama import convert
+from fakellama.faults import FAULT_HEADER, Faults, parse_faults
+from fakellama.fixtures import Fixture, SseEvent
+from fakellama.matching import FixtureStore
+from fakellama.personalities import ModelInfo, Reply, json_reply, personality
+from fakellama.prompt import count_prompt_tokens
+from fakellama.wire import SSE_CONTENT_TYPE, dumps, parse_sse_block, sse_event
+
+StartResponse = Callable[..., Any]
+DEFAULT_CTX_SIZE = 4096
+MATCH_HEADER = "X-Fakellama-Match"
+FIXTURE_HEADER = "X-Fakellama-Fixture"
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """A request the fake received, as a test wants to inspect it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    raw: bytes
+    status: int = 0
+    fixture: str | None = None
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Outcome:
+    reply: Reply | None = None
+    events: tuple[SseEvent, ...] | None = None
+    fixture: str | None = None
+    level: str | None = None
+    faults: Faults = field(default_factory=Faults)
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Any = None
+
+
+def _is_obj_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def _find_nested(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        for item in value.values():
+            found = _find_nested(item, key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _find_nested(item, key)
+            if found is not None:
+                return found
+    return None
+
+
+class FakeLlamaApp:
+    """A WSGI app that answers like llama-server (or another personality) from fixtures."""
+
+    def __init__(
+        self,
+        fixtures: Iterable[Fixture] = (),
+        *,
+        personality_name: str = "llamacpp",
+        api_key: str | None = None,
+        ctx_size: int | None = None,
+        model: str | None = None,
+        strict: bool = False,
+        faults: str | Faults = "",
+        metrics: bool = False,
+        realtime: bool = False,
+    ) -> None:
+        """Create the app; ctx_size and model default to what the fixtures recorded."""
+        self.personality = personality(personality_name)
+        self.store = FixtureStore(self.personality.endpoint)
+        self.store.add(fixtures)
+        self.api_key = api_key
+        self.strict = strict
+        self.realtime = realtime
+        self._explicit_ctx = ctx_size is not None
+        self.info = ModelInfo(metrics=metrics)
+        self.info.ctx_size = ctx_size or self._recorded("n_ctx") or DEFAULT_CTX_SIZE
+        self.info.name = model or self._recorded_model() or self.info.name
+        build = self._recorded("build_info")
+        if isinstance(build, str):
+            self.info.build_info = build
+        self._lock = threading.Lock()
+        self._requests: list[ReceivedRequest] = []
+        self._faults = Faults()
+        self._loading_until = 0.0
+        self._replay_cache: dict[tuple[int, bool, bool], tuple[Fixture, Reply | None,
+                                                              tuple[SseEvent, ...] | None]] = {}
+        self.set_faults(faults)
+
+    def _recorded(self, key: str) -> Any:
+        for fixture in self.store.candidates("props"):
+            if fixture.status == 200:
+                found = _find_nested(fixture.response_body, key)
+                if found is not None:
+                    return found
+        return None
+
+    def _recorded_model(self) -> str | None:
+        for fixture in self.store.candidates("models"):
+            data = (fixture.response_body or {}).get("data") if fixture.status == 200 else None
+            if isinstance(data, list) and data and isinstance(data[0].get("id"), str):
+                return str(data[0]["id"])
+        return None
+
+    # -- configuration a test changes while the server runs ---------------------------------
+
+    def add_fixtures(self, fixtures: Iterable[Fixture], replace: bool = False) -> None:
+        """Add fixtures to the running app."""
+        self.store.add(fixtures, replace=replace)
+
+    def set_faults(self, faults: str | Faults) -> None:
+        """Set the faults every request gets ("" clears them); loading=N starts now."""
+        parsed = parse_faults(faults) if isinstance(faults, str) else faults
+        with self._lock:
+            self._faults = parsed
+            self._loading_until = time.monotonic() + parsed.loading if parsed.loading else 0.0
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """Return a copy of every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        with self._lock:
+            self._requests.clear()
+
+    # -- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one WSGI request."""
+        request = Request(environ)
+        raw = request.get_data(cache=True)
+        try:
+            header_faults = parse_faults(request.headers.get(FAULT_HEADER, ""))
+        except ValueError as exc:
+            header_faults = Faults()
+            outcome = _Outcome(reply=self.personality.error(400, f"fakellama: {exc}",
+                                                            "invalid_request_error"))
+        else:
+            outcome = self._handle(request, raw, header_faults)
+        body: Any = outcome.body
+        if body is None and raw:
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                body = None
+        status = outcome.reply.status if outcome.reply else 200
+        with self._lock:
+            self._requests.append(ReceivedRequest(
+                request.method, request.path, dict(request.headers.items()), body, raw,
+                status, outcome.fixture))
+        faults = outcome.faults
+        sock = environ.get("werkzeug.socket")
+        if faults.close:
+            _drop(sock)
+        if faults.first_token_delay and outcome.events is None:
+            time.sleep(faults.first_token_delay)
+        headers = list(outcome.extra_headers)
+        if outcome.fixture:
+            headers.append((FIXTURE_HEADER, outcome.fixture))
+        if outcome.level:
+            headers.append((MATCH_HEADER, outcome.level))
+        if outcome.events is not None:
+            start_response("200 OK", [("Content-Type", SSE_CONTENT_TYPE), *headers])
+            return self._stream(outcome.events, faults, sock)
+        assert outcome.reply is not None
+        reply = outcome.reply
+        payload = reply.body
+        if faults.malformed_json and payload:
+            payload = payload[: max(1, len(payload) // 2)]
+        all_headers = [*reply.headers, *headers, ("Content-Length", str(len(payload)))]
+        start_response(f"{reply.status} {_reason(reply.status)}", all_headers)
+        if faults.disconnect_after is not None:
+            return _cut(payload[: len(payload) // 2], sock)
+        return [payload]
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def _handle(self, request: Request, raw: bytes, header_faults: Faults) -> _Outcome:
+        persona = self.personality
+        with self._lock:
+            faults = self._faults.merged(header_faults)
+            loading = time.monotonic() < self._loading_until or header_faults.loading > 0
+        method, path = request.method, request.path
+        if faults.close:
+            return _Outcome(reply=Reply(0, b""), faults=faults)
+        if loading:
+            return _Outcome(reply=persona.loading(), faults=faults)
+        if faults.status:
+            return _Outcome(reply=self._fault_status(faults), faults=faults)
+        if self.api_key and path not in persona.public_paths and not self._authorized(request):
+            return _Outcome(reply=persona.unauthorized(), faults=faults)
+        endpoint = persona.endpoint(method, path)
+        if endpoint is None:
+            return _Outcome(reply=persona.not_found(method, path), faults=faults)
+        body: Any = None
+        if endpoint in persona.json_body:
+            try:
+                body = json.loads(raw.decode("utf-8", errors="replace"))
+            except json.JSONDecodeError as exc:
+                return _Outcome(reply=persona.bad_json(exc), faults=faults)
+            problem = _validate(endpoint, body)
+            if problem:
+                return _Outcome(reply=persona.error(400, problem, "invalid_request_error"),
+                                faults=faults)
+        stream = isinstance(body, dict) and body.get("stream") is True
+        generating = endpoint in persona.generating
+        if generating and self._explicit_ctx:
+            overflow = self._overflow(body)
+            if overflow:
+                return _Outcome(reply=overflow, faults=faults)
+        match = self.store.find(endpoint, body, stream)
+        if match is not None and not generating and (
+            match.fixture.metadata.get("personality", "llamacpp") != persona.name
+        ):
+            match = None  # another server's recorded /health or /models is not ours
+        if match is not None:
+            outcome = self._replay(match.fixture, match.level, body, stream, faults)
+            outcome.body = body
+            return outcome
+        builtin = persona.builtin(endpoint)
+        if builtin is not None:
+            return _Outcome(reply=builtin(self.info, body), faults=faults, body=body)
+        if generating and not self._explicit_ctx:
+            overflow = self._overflow(body)
+            if overflow:
+                return _Outcome(reply=overflow, faults=faults)
+        closest = self.store.closest(endpoint, body, stream, count=1)
+        if generating and closest and not self.strict:
+            outcome = self._replay(closest[0], "closest", body, stream, faults)
+            outcome.body = body
+            return outcome
+        message = self.store.describe_miss(method, path, endpoint, body, stream)
+        return _Outcome(reply=persona.error(400, message, "invalid_request_error"), faults=faults,
+                        body=body)
+
+    def _authorized(self, request: Request) -> bool:
+        # As llama-server: Authorization, else X-Api-Key; either may carry "Bearer ".
+        key = request.headers.get("Authorization", "") or request.headers.get("X-Api-Key", "")
+        return key.removeprefix("Bearer ") == self.api_key
+
+    def _overflow(self, body: Any) -> Reply | None:
+        n_prompt = count_prompt_tokens(body)
+        if n_prompt >= self.info.ctx_size:
+            return self.personality.overflow(n_prompt, self.info.ctx_size)
+        return None
+
+    def _fault_status(self, faults: Faults) -> Reply:
+        status = faults.status or 500
+        kinds = {429: ("Too many requests", "rate_limit_error"),
+                 503: ("Loading model", "unavailable_error")}
+        message, kind = kinds.get(status, ("Internal server error (injected fault)",
+                                           "server_error"))
+        reply = self.personality.error(status, message, kind)
+        if faults.retry_after is not None:
+            value = f"{faults.retry_after:g}"
+            reply = Reply(reply.status, reply.body, (*reply.headers, ("Retry-After", value)))
+        return reply
+
+    def _replay(self, fixture: Fixture, level: str, body: Any, stream: bool,
+                faults: Faults) -> _Outcome:
+        if fixture.faults:
+            faults = parse_faults(fixture.faults).merged(faults)
+        include_usage = bool(isinstance(body, dict)
+                             and (body.get("stream_options") or {}).get("include_usage"))
+        outcome = _Outcome(fixture=fixture.name, level=level, faults=faults)
+        if faults.status:
+            outcome.reply = self._fault_status(faults)
+            return outcome
+        key = (id(fixture), stream, include_usage)
+        cached = self._replay_cache.get(key)
+        if cached is not None and cached[0] is fixture:
+            outcome.reply, outcome.events = cached[1], cached[2]
+        else:
+            self._render(fixture, stream, include_usage, outcome)
+            with self._lock:
+                self._replay_cache[key] = (fixture, outcome.reply, outcome.events)
+        if outcome.events is not None and faults.empty_choices:
+            outcome.events = _empty_choices(outcome.events)
+        if outcome.reply is not None and faults.empty_choices:
+            outcome.reply = _empty_choices_reply(outcome.reply)
+        return outcome
+
+    def _render(self, fixture: Fixture, stream: bool, include_usage: bool,
+                outcome: _Outcome) -> None:
+        """Fill outcome with the fixture's reply in the form the request asked for."""
+        persona = self.personality
+        if fixture.streamed and fixture.events is not None:
+            if stream:
+                events = _fit_usage(fixture.events, include_usage)
+                outcome.events = _adapt_events(events, persona.adapt_stream)
+            else:
+                status, assembled = convert.assemble(fixture.events)
+                outcome.reply = json_reply(status, self._patch(persona.adapt_body(assembled)))
+        elif stream and fixture.status == 200 and isinstance(fixture.response_body, dict):
+            events = convert.split(fixture.response_body, include_usage)
+            outcome.events = _adapt_events(events, persona.adapt_stream)
+        elif fixture.response_text is not None:
+            outcome.reply = Reply(fixture.status, fixture.response_text.encode(),
+                                  _replay_headers(fixture))
+        else:
+            value = self._patch(persona.adapt_body(fixture.response_body))
+            headers = _replay_headers(fixture) or json_reply(200, None).headers
+            outcome.reply = Reply(fixture.status, dumps(value).encode(), headers)
+
+    def _patch(self, body: Any) -> Any:
+        """Make recorded context sizes agree with an explicitly configured --ctx-size."""
+        if not self._explicit_ctx or not isinstance(body, dict):
+            return body
+        return _replace_key(body, "n_ctx", self.info.ctx_size)
+
+    def _stream(self, events: tuple[SseEvent, ...], faults: Faults,
+                sock: socket.socket | None) -> Iterator[bytes]:
+        if faults.first_token_delay:
+            time.sleep(faults.first_token_delay)
+        previous_t = 0.0
+        for index, event in enumerate(events):
+            if faults.disconnect_after is not None and index >= faults.disconnect_after:
+                _drop(sock)
+            if index > 0:
+                if faults.tokens_per_second:
+                    time.sleep(1.0 / faults.tokens_per_second)
+                elif self.realtime:
+                    time.sleep(max(0.0, event.t - previous_t))
+                if faults.stall and index == faults.stall_after:
+                    time.sleep(faults.stall)
+            previous_t = event.t
+            raw = event.raw
+            if (faults.malformed_sse or faults.malformed_json) and index == min(1, len(events) - 1):
+                raw = "data: {\"choices\":[{\"delta\":{\"content\":\"\n\n"
+            yield raw.encode("utf-8")
+
+
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _replay_headers(fixture: Fixture) -> tuple[tuple[str, str], ...]:
+    """The fixture's response headers, less those the server sets for its own framing."""
+    return tuple((k, v) for k, v in fixture.headers.items() if k.lower() not in _FRAMING_HEADERS)
+
+
+def _drop(sock: socket.socket | None) -> None:
+    """Cut the client's connection now (a fault), without a proper end of response."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionAbortedError("fakellama: connection dropped by a fault")
+
+
+def _cut(payload: bytes, sock: socket.socket | None) -> Iterator[bytes]:
+    yield payload
+    _drop(sock)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _validate(endpoint: str, body: Any) -> str | None:
+    """Return llama-server's complaint about a JSON body of the wrong shape, if any."""
+    if not isinstance(body, dict):
+        return "Expected a JSON object as the request body"
+    if endpoint == "chat":
+        if "messages" not in body:
+            return "'messages' is required"
+        if not isinstance(body["messages"], list):
+            return "Expected 'messages' to be an array"
+        if not _is_obj_list(body["messages"]):
+            return "Expected 'messages' to be an array of objects"
+        if "tools" in body and not _is_obj_list(body["tools"]):
+            return "Expected 'tools' to be an array of objects"
+    if endpoint in ("completion", "oai_completion") and "prompt" not in body:
+        return "\"prompt\" must be provided"
+    if endpoint == "tokenize" and not isinstance(body.get("content", ""), str):
+        return "\"content\" must be a string"
+    if endpoint == "detokenize" and not (
+        isinstance(body.get("tokens", []), list)
+        and all(isinstance(t, int) for t in body.get("tokens", []))
+    ):
+        return "\"tokens\" must be an array of integers"
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return "\"stream\" must be a boolean"
+    return None
+
+
+def _replace_key(value: Any, key: str, new: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (new if k == key else _replace_key(v, key, new)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_key(v, key, new) for v in value]
+    return value
+
+
+def _payloads(events: tuple[SseEvent, ...]) -> list[tuple[str, str]]:
+    return [parse_sse_block(e.raw) for e in events]
+
+
+def _adapt_events(events: tuple[SseEvent, ...],
+                  adapt: Callable[[list[str]], list[str]]) -> tuple[SseEvent, ...]:
+    pairs = _payloads(events)
+    if any(f != "data" for f, _ in pairs):
+        return events
+    payloads = [p for _, p in pairs]
+    adapted = adapt(payloads)
+    if adapted == payloads:
+        return events
+    return tuple(SseEvent(0.0, sse_event(p)) for p in adapted)
+
+
+def _fit_usage(events: tuple[SseEvent, ...], include_usage: bool) -> tuple[SseEvent, ...]:
+    """Drop or add the usage chunk so the stream answers what the request asked."""
+    decoded: list[Any] = []
+    for field_name, payload in _payloads(events):
+        try:
+            decoded.append(json.loads(payload) if field_name == "data" else None)
+        except ValueError:
+            decoded.append(None)
+    usage_at = [i for i, d in enumerate(decoded)
+                if isinstance(d, dict) and d.get("choices") == [] and "usage" in d]
+    chat = any(isinstance(d, dict) and d.get("object") == "chat.completion.chunk"
+               for d in decoded)
+    if not chat or bool(usage_at) == include_usage:
+        return events
+    out = list(events)
+    if usage_at:
+        index = usage_at[0]
+        timings = decoded[index].get("timings")
+        del out[index]
+        if timings is not None and index > 0 and isinstance(decoded[index - 1], dict):
+            previous = dict(decoded[index - 1], timings=timings)
+            out[index - 1] = SseEvent(out[index - 1].t, sse_event(dumps(previous)))
+        return tuple(out)
+    finals = [i for i, d in enumerate(decoded) if isinstance(d, dict)
+              and any(c.get("finish_reason") for c in d.get("choices") or [])]
+    if not finals:
+        return events
+    index = finals[-1]
+    final = dict(decoded[index])
+    timings = final.pop("timings", None)
+    usage_chunk: dict[str, Any] = {k: final[k] for k in final if k != "choices"}
+    usage_chunk = {"choices": [], **usage_chunk,
+                   "usage": convert.usage_from_timings(timings or {})}
+    if timings is not None:
+        usage_chunk["timings"] = timings
+    out[index] = SseEvent(out[index].t, sse_event(dumps(final)))
+    out.insert(index + 1, SseEvent(out[index].t, sse_event(dumps(usage_chunk))))
+    return tuple(out)
+
+
+def _empty_choices(events: tuple[SseEvent, ...]) -> tuple[SseEvent, ...]:
+    out = []
+    for event in events:
+        field_name, payload = parse_sse_block(event.raw)
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            out.append(event)
+            continue
+        if isinstance(value, dict) and "choices" in value:
+            value["choices"] = []
+            out.append(SseEvent(event.t, sse_event(dumps(value), field_name)))
+        else:
+            out.append(event)
+    return tuple(out)
+
+
+def _empty_choices_reply(reply: Reply) -> Reply:
+    try:
+        value = json.loads(reply.body)
+    except ValueError:
+        return reply
+    if isinstance(value, dict) and "choices" in value:
+        value["choices"] = []
+        return Reply(reply.status, dumps(value).encode(), reply.headers)
+    return reply

@@ -1,0 +1,237 @@
+"""Matching a request to a fixture: canonical forms, the fallback order, closest candidates."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fakellama.fixtures import Fixture
+
+# Fields that change between otherwise identical requests, or only choose the framing.
+VOLATILE_FIELDS = frozenset(
+    {"stream", "stream_options", "seed", "id", "user", "cache_prompt", "timings_per_token"}
+)
+# Fields that tune sampling but not what the conversation asks.
+SAMPLING_FIELDS = frozenset(
+    {
+        "model", "temperature", "top_p", "top_k", "min_p", "typical_p", "max_tokens",
+        "max_completion_tokens", "n_predict", "frequency_penalty", "presence_penalty",
+        "repeat_penalty", "repeat_last_n", "stop", "logit_bias", "n", "parallel_tool_calls",
+    }
+)
+LEVELS = ("exact", "sampling", "conversation")
+
+
+def _strip_ids(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            out.append(message)
+            continue
+        clean = {k: v for k, v in message.items() if k != "tool_call_id"}
+        calls = clean.get("tool_calls")
+        if isinstance(calls, list):
+            clean["tool_calls"] = [
+                {k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                for c in calls
+            ]
+        out.append(clean)
+    return out
+
+
+def canonical_body(body: Any) -> Any:
+    """Return the body without volatile fields (stream framing, seed, ids)."""
+    if not isinstance(body, dict):
+        return body
+    clean = {k: v for k, v in body.items() if k not in VOLATILE_FIELDS}
+    if "messages" in clean:
+        clean["messages"] = _strip_ids(clean["messages"])
+    return clean
+
+
+def _without_sampling(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if k not in SAMPLING_FIELDS}
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return " ".join(content.split())
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return " ".join(" ".join(parts).split())
+    return ""
+
+
+def _tool_names(body: dict[str, Any]) -> tuple[str, ...]:
+    names = []
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            function = tool.get("function")
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                names.append(function["name"])
+    return tuple(sorted(names))
+
+
+def conversation_key(body: Any) -> Any:
+    """Return what a chat asks, ignoring parameters: roles, texts, tool calls, tool names."""
+    if not isinstance(body, dict):
+        return body
+    turns = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        calls = tuple(
+            str((c.get("function") or {}).get("name"))
+            for c in message.get("tool_calls") or []
+            if isinstance(c, dict)
+        )
+        turns.append((message.get("role"), _text_of(message.get("content")), calls))
+    prompt = body.get("prompt")
+    return (tuple(turns), _text_of(prompt) if prompt is not None else None, _tool_names(body))
+
+
+def _fingerprint(key: Any) -> str:
+    return json.dumps(key, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def key_for(level: str, body: Any) -> Any:
+    """Return the comparison key of a body at one matching level."""
+    clean = canonical_body(body)
+    if level == "exact":
+        return clean
+    if level == "sampling":
+        return _without_sampling(clean)
+    return conversation_key(clean)
+
+
+def differences(fixture: Any, request: Any, path: str = "", limit: int = 6) -> list[str]:
+    """List the JSON paths where a fixture's body and a request's differ (at most limit)."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(out) >= limit:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in list(a) + [k for k in b if k not in a]:
+                sub = f"{where}.{key}" if where else str(key)
+                if key not in a:
+                    out.append(f"{sub} (only in request)")
+                elif key not in b:
+                    out.append(f"{sub} (only in fixture)")
+                else:
+                    walk(a[key], b[key], sub)
+        elif isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                out.append(f"{where or 'body'} (length {len(a)} in fixture, {len(b)} in request)")
+            for i, (x, y) in enumerate(zip(a, b, strict=False)):
+                walk(x, y, f"{where}[{i}]")
+        elif a != b:
+            out.append(where or "body")
+
+    walk(fixture, request, path)
+    return out
+
+
+def _structure(body: Any) -> tuple[Any, ...]:
+    if not isinstance(body, dict):
+        return (type(body).__name__,)
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    last_role = messages[-1].get("role") if messages else None
+    return (last_role, len(messages), _tool_names(body), "prompt" in body)
+
+
+def distance(request_body: Any, fixture_body: Any) -> tuple[int, int]:
+    """Order candidates: structural mismatches (last role, turn count, tools) then field diffs."""
+    a, b = _structure(canonical_body(request_body)), _structure(canonical_body(fixture_body))
+    structural = sum(1 for x, y in zip(a, b, strict=False) if x != y) + abs(len(a) - len(b))
+    return structural, len(differences(canonical_body(request_body), canonical_body(fixture_body),
+                                       limit=1000))
+
+
+@dataclass(frozen=True)
+class Match:
+    """The fixture chosen for a request and the level that chose it."""
+
+    fixture: Fixture
+    level: str
+
+
+class FixtureStore:
+    """A thread-safe set of fixtures, indexed by endpoint, answering match queries."""
+
+    def __init__(self, endpoint_of: Callable[[str, str], str | None]) -> None:
+        """Create an empty store; endpoint_of maps (method, path) to an endpoint name."""
+        self._endpoint_of = endpoint_of
+        self._lock = threading.Lock()
+        self._by_endpoint: dict[str, list[Fixture]] = {}
+        self._names: set[str] = set()
+        self._key_cache: dict[int, tuple[Fixture, dict[str, str]]] = {}
+
+    def add(self, fixtures: Iterable[Fixture], replace: bool = False) -> None:
+        """Add fixtures; a later fixture with a taken name replaces it only when replace."""
+        with self._lock:
+            for fixture in fixtures:
+                endpoint = self._endpoint_of(fixture.method, fixture.path) or (
+                    f"{fixture.method} {fixture.path}"
+                )
+                if fixture.name in self._names:
+                    if not replace:
+                        raise ValueError(f"fixture name {fixture.name!r} is already loaded")
+                    for bucket in self._by_endpoint.values():
+                        bucket[:] = [f for f in bucket if f.name != fixture.name]
+                self._names.add(fixture.name)
+                self._by_endpoint.setdefault(endpoint, []).append(fixture)
+
+    def all(self) -> list[Fixture]:
+        """Return every fixture in load order."""
+        with self._lock:
+            return [f for bucket in self._by_endpoint.values() for f in bucket]
+
+    def candidates(self, endpoint: str) -> list[Fixture]:
+        """Return the fixtures recorded for one endpoint."""
+        with self._lock:
+            return list(self._by_endpoint.get(endpoint, ()))
+
+    def _keys(self, fixture: Fixture) -> dict[str, str]:
+        cached = self._key_cache.get(id(fixture))
+        if cached is None or cached[0] is not fixture:
+            keys = {level: _fingerprint(key_for(level, fixture.body)) for level in LEVELS}
+            cached = (fixture, keys)
+            with self._lock:
+                self._key_cache[id(fixture)] = cached
+        return cached[1]
+
+    def find(self, endpoint: str, body: Any, stream: bool) -> Match | None:
+        """Find a fixture by the fallback order exact, sampling, conversation; None if none."""
+        pool = self.candidates(endpoint)
+        for level in LEVELS:
+            want = _fingerprint(key_for(level, body))
+            hits = [f for f in pool if self._keys(f)[level] == want]
+            if hits:
+                same_form = [f for f in hits if f.streamed == stream]
+                return Match((same_form or hits)[0], level)
+        return None
+
+    def closest(self, endpoint: str, body: Any, stream: bool, count: int = 3) -> list[Fixture]:
+        """Return up to count fixtures of the endpoint, nearest first."""
+        pool = self.candidates(endpoint)
+        pool.sort(key=lambda f: (*distance(body, f.body), f.streamed != stream, f.name))
+        return pool[:count]
+
+    def describe_miss(self, method: str, path: str, endpoint: str, body: Any, stream: bool) -> str:
+        """Explain a strict-mode miss: the closest fixtures and how each differs."""
+        near = self.closest(endpoint, body, stream)
+        if not near:
+            return f"fakellama: no fixture for {method} {path} (no fixtures for this endpoint)"
+        parts = []
+        for fixture in near:
+            diffs = differences(canonical_body(fixture.body), canonical_body(body))
+            parts.append(f"'{fixture.name}' differs in: {', '.join(diffs) or 'nothing'}")
+        return f"fakellama: no fixture matches {method} {path}; closest: " + "; ".join(parts)

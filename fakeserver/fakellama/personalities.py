@@ -1,0 +1,447 @@
+"""Personalities: the routes, built-in answers, error shapes and quirks of each server kind."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fakellama.prompt import CHAT_TEMPLATE, detokenize, render_chat, tokenize
+from fakellama.wire import JSON_CONTENT_TYPE, dumps, error_body
+
+
+@dataclass
+class ModelInfo:
+    """What the fake says about its model: name, context size, build."""
+
+    name: str = "scripted-tiny.gguf"
+    ctx_size: int = 4096
+    build_info: str = "b0-fakellama"
+    metrics: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A complete, non-streamed HTTP reply."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", JSON_CONTENT_TYPE),)
+
+
+def json_reply(status: int, value: Any, extra: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """Return a JSON reply serialised the way llama-server serialises it."""
+    return Reply(status, dumps(value).encode(), (("Content-Type", JSON_CONTENT_TYPE), *extra))
+
+
+def text_reply(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Reply:
+    """Return a plain-text reply."""
+    return Reply(status, text.encode(), (("Content-Type", content_type),))
+
+
+Builtin = Callable[[ModelInfo, Any], Reply]
+
+
+class Personality:
+    """llama-server: the default personality; others override what differs."""
+
+    name = "llamacpp"
+    routes: dict[tuple[str, str], str] = {
+        ("GET", "/health"): "health",
+        ("GET", "/v1/health"): "health",
+        ("GET", "/models"): "models",
+        ("GET", "/v1/models"): "models",
+        ("GET", "/api/tags"): "models",
+        ("GET", "/props"): "props",
+        ("GET", "/metrics"): "metrics",
+        ("POST", "/v1/chat/completions"): "chat",
+        ("POST", "/chat/completions"): "chat",
+        ("POST", "/completion"): "completion",
+        ("POST", "/completions"): "completion",
+        ("POST", "/v1/completions"): "oai_completion",
+        ("POST", "/tokenize"): "tokenize",
+        ("POST", "/detokenize"): "detokenize",
+        ("POST", "/apply-template"): "apply_template",
+    }
+    public_paths = frozenset({"/health", "/v1/health"})
+    generating = frozenset({"chat", "completion", "oai_completion"})
+    json_body = frozenset({"chat", "completion", "oai_completion", "tokenize", "detokenize",
+                           "apply_template", "show"})
+
+    def endpoint(self, method: str, path: str) -> str | None:
+        """Return the endpoint name for a method and path, or None for an unknown route."""
+        return self.routes.get((method, path))
+
+    def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
+        """Return this server's error reply."""
+        return json_reply(status, error_body(status, message, error_type, **extra))
+
+    def _middleware_error(self, status: int, message: str, error_type: str) -> Reply:
+        # llama-server's HTTP layer (404, 401, 503) writes message, type, code in this order.
+        return json_reply(status, {"error": {"message": message, "type": error_type,
+                                             "code": status}})
+
+    def not_found(self, method: str, path: str) -> Reply:
+        """Return the reply for an unknown route."""
+        return self._middleware_error(404, "File Not Found", "not_found_error")
+
+    def loading(self) -> Reply:
+        """Return the reply every route gives while the model loads."""
+        return self._middleware_error(503, "Loading model", "unavailable_error")
+
+    def unauthorized(self) -> Reply:
+        """Return the reply for a missing or wrong API key."""
+        return self._middleware_error(401, "Invalid API Key", "authentication_error")
+
+    def bad_json(self, error: json.JSONDecodeError) -> Reply:
+        """Return the reply for a body that is not valid JSON (worded like nlohmann::json)."""
+        last_read = error.doc[: error.pos + 1][-16:]
+        message = (f"[json.exception.parse_error.101] parse error at line {error.lineno}, "
+                   f"column {error.colno + 1}: syntax error while parsing value - invalid "
+                   f"literal; last read: '{last_read}'")
+        return self.error(400, message, "invalid_request_error")
+
+    def overflow(self, n_prompt: int, n_ctx: int) -> Reply:
+        """Return the reply for a prompt longer than the context."""
+        message = (f"request ({n_prompt} tokens) exceeds the available context size "
+                   f"({n_ctx} tokens), try increasing it")
+        return self.error(400, message, "exceed_context_size_error",
+                          n_prompt_tokens=n_prompt, n_ctx=n_ctx)
+
+    def builtin(self, endpoint: str) -> Builtin | None:
+        """Return the model-free answer for an endpoint, if it has one."""
+        return {
+            "health": lambda info, body: json_reply(200, {"status": "ok"}),
+            "models": _llama_models,
+            "props": _llama_props,
+            "metrics": _llama_metrics,
+            "tokenize": _tokenize,
+            "detokenize": _detokenize,
+            "apply_template": _apply_template,
+        }.get(endpoint)
+
+    def adapt_body(self, body: Any) -> Any:
+        """Adapt a recorded llama-server JSON body to this personality."""
+        return body
+
+    def adapt_stream(self, payloads: list[str]) -> list[str]:
+        """Adapt recorded llama-server stream payloads to this personality."""
+        return payloads
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _llama_models(info: ModelInfo, body: Any) -> Reply:
+    model = {"name": info.name, "model": info.name, "modified_at": "", "size": "", "digest": "",
+             "type": "model", "description": "", "tags": [""], "capabilities": ["completion"],
+             "parameters": "", "details": {"parent_model": "", "format": "gguf", "family": "",
+                                           "families": [""], "parameter_size": "",
+                                           "quantization_level": ""}}
+    meta = {"vocab_type": 2, "n_vocab": 256, "n_ctx_train": info.ctx_size, "n_embd": 256,
+            "n_params": 65536, "size": 262144}
+    return json_reply(200, {"models": [model], "object": "list", "data": [
+        {"id": info.name, "object": "model", "created": _now(), "owned_by": "llamacpp",
+         "meta": meta}]})
+
+
+def _llama_props(info: ModelInfo, body: Any) -> Reply:
+    return json_reply(200, {
+        "default_generation_settings": {"n_ctx": info.ctx_size, "params": {"n_predict": -1}},
+        "total_slots": 1,
+        "model_alias": info.name,
+        "model_path": f"/models/{info.name}",
+        "modalities": {"vision": False, "audio": False},
+        "chat_template": CHAT_TEMPLATE,
+        "chat_template_caps": {"supports_tools": True, "supports_tool_calls": True,
+                               "supports_system_role": True, "supports_parallel_tool_calls": True},
+        "bos_token": "", "eos_token": "<|im_end|>",
+        "build_info": info.build_info,
+    })
+
+
+def _llama_metrics(info: ModelInfo, body: Any) -> Reply:
+    if not info.metrics:
+        return Personality().error(
+            501, "This server does not support metrics endpoint. Start it with `--metrics`",
+            "not_supported_error")
+    lines = [
+        "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.",
+        "# TYPE llamacpp:prompt_tokens_total counter",
+        "llamacpp:prompt_tokens_total 0",
+        "# HELP llamacpp:tokens_predicted_total Number of generation tokens processed.",
+        "# TYPE llamacpp:tokens_predicted_total counter",
+        "llamacpp:tokens_predicted_total 0",
+        "# HELP llamacpp:requests_processing Number of requests processing.",
+        "# TYPE llamacpp:requests_processing gauge",
+        "llamacpp:requests_processing 0",
+    ]
+    return text_reply(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
+
+
+def _tokenize(info: ModelInfo, body: Any) -> Reply:
+    text = str(body.get("content", ""))
+    tokens = tokenize(text)
+    if body.get("with_pieces"):
+        pieces = [{"id": t, "piece": detokenize([t])} for t in tokens]
+        return json_reply(200, {"tokens": pieces})
+    return json_reply(200, {"tokens": tokens})
+
+
+def _detokenize(info: ModelInfo, body: Any) -> Reply:
+    tokens = body.get("tokens") or []
+    return json_reply(200, {"content": detokenize([int(t) for t in tokens])})
+
+
+def _apply_template(info: ModelInfo, body: Any) -> Reply:
+    return json_reply(200, {"prompt": render_chat(body.get("messages") or [], body.get("tools"))})
+
+
+def _strip_llama_extras(body: Any) -> Any:
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k != "timings"}
+    return body
+
+
+class Ollama(Personality):
+    """Ollama: root banner, /api/* routes, OpenAI API under /v1 with its own quirks."""
+
+    name = "ollama"
+    routes = {
+        ("GET", "/"): "root",
+        ("HEAD", "/"): "root",
+        ("GET", "/api/version"): "version",
+        ("GET", "/api/tags"): "tags",
+        ("POST", "/api/show"): "show",
+        ("GET", "/v1/models"): "models",
+        ("POST", "/v1/chat/completions"): "chat",
+        ("POST", "/v1/completions"): "oai_completion",
+    }
+    public_paths = frozenset(p for _, p in routes)
+
+    def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
+        """Return Ollama's OpenAI-layer error reply."""
+        return json_reply(status, {"error": {"message": message, "type": error_type,
+                                             "param": None, "code": None}})
+
+    def not_found(self, method: str, path: str) -> Reply:
+        """Return Go's plain-text 404."""
+        return text_reply(404, "404 page not found")
+
+    def builtin(self, endpoint: str) -> Builtin | None:
+        """Return Ollama's model-free answers."""
+        return {
+            "root": lambda info, body: text_reply(200, "Ollama is running"),
+            "version": lambda info, body: json_reply(200, {"version": "0.12.0"}),
+            "tags": _ollama_tags,
+            "show": _ollama_show,
+            "models": lambda info, body: json_reply(200, {"object": "list", "data": [
+                {"id": info.name, "object": "model", "created": _now(), "owned_by": "library"}]}),
+        }.get(endpoint)
+
+    def adapt_body(self, body: Any) -> Any:
+        """Rename reasoning_content to reasoning, drop timings and tool-call indexes."""
+        body = _strip_llama_extras(body)
+        if isinstance(body, dict) and "system_fingerprint" in body:
+            body = dict(body, system_fingerprint="fp_ollama")
+        return _ollama_message_quirks(body)
+
+    def adapt_stream(self, payloads: list[str]) -> list[str]:
+        """Send tool calls whole (no index) and reasoning as `reasoning`."""
+        import json
+
+        out: list[str] = []
+        pending: dict[int, dict[str, Any]] = {}
+        for payload in payloads:
+            if payload == "[DONE]":
+                out.append(payload)
+                continue
+            chunk = self.adapt_body(json.loads(payload))
+            choices = chunk.get("choices") or []
+            delta = choices[0].get("delta", {}) if choices else {}
+            calls = delta.pop("tool_calls", None) if isinstance(delta, dict) else None
+            if calls:
+                for position, call in enumerate(calls):
+                    slot = pending.setdefault(call.get("index", position),
+                                              {"id": "", "type": "function",
+                                               "function": {"name": "", "arguments": ""}})
+                    slot["id"] = call.get("id") or slot["id"]
+                    function = call.get("function") or {}
+                    slot["function"]["name"] += function.get("name") or ""
+                    slot["function"]["arguments"] += function.get("arguments") or ""
+                if not {k for k in delta if k != "role"}:
+                    continue
+            if choices and choices[0].get("finish_reason") and pending:
+                whole = dict(chunk)
+                whole["choices"] = [{"index": 0, "delta": {
+                    "role": "assistant", "content": "",
+                    "tool_calls": [pending[i] for i in sorted(pending)]}, "finish_reason": None}]
+                out.append(dumps(whole))
+                pending = {}
+            out.append(dumps(chunk))
+        return out
+
+
+def _ollama_message_quirks(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    body = dict(body)
+    choices = []
+    for choice in body.get("choices") or []:
+        choice = dict(choice)
+        for key in ("message", "delta"):
+            part = choice.get(key)
+            if isinstance(part, dict):
+                part = dict(part)
+                if "reasoning_content" in part:
+                    part["reasoning"] = part.pop("reasoning_content")
+                if isinstance(part.get("tool_calls"), list) and key == "message":
+                    part["tool_calls"] = [{k: v for k, v in c.items() if k != "index"}
+                                          for c in part["tool_calls"]]
+                choice[key] = part
+        choices.append(choice)
+    if "choices" in body:
+        body["choices"] = choices
+    return body
+
+
+def _ollama_tags(info: ModelInfo, body: Any) -> Reply:
+    return json_reply(200, {"models": [{
+        "name": info.name, "model": info.name, "modified_at": "2025-01-01T00:00:00Z",
+        "size": 262144, "digest": "0" * 64,
+        "details": {"parent_model": "", "format": "gguf", "family": "llama",
+                    "families": ["llama"], "parameter_size": "65K",
+                    "quantization_level": "F32"}}]})
+
+
+def _ollama_show(info: ModelInfo, body: Any) -> Reply:
+    return json_reply(200, {
+        "modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
+        "details": {"parent_model": "", "format": "gguf", "family": "llama",
+                    "families": ["llama"], "parameter_size": "65K", "quantization_level": "F32"},
+        "model_info": {"general.architecture": "llama",
+                       "llama.context_length": info.ctx_size},
+        "capabilities": ["completion", "tools"],
+    })
+
+
+class Vllm(Personality):
+    """vLLM: empty /health, /version, max_model_len in /v1/models, FastAPI error shapes."""
+
+    name = "vllm"
+    routes = {
+        ("GET", "/health"): "health",
+        ("GET", "/version"): "version",
+        ("GET", "/v1/models"): "models",
+        ("GET", "/metrics"): "metrics",
+        ("POST", "/v1/chat/completions"): "chat",
+        ("POST", "/v1/completions"): "oai_completion",
+        ("POST", "/tokenize"): "tokenize",
+        ("POST", "/detokenize"): "detokenize",
+    }
+    public_paths = frozenset({"/health", "/version", "/metrics"})
+
+    def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
+        """Return vLLM's error reply."""
+        kind = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError",
+                503: "ServiceUnavailableError"}.get(status, "InternalServerError")
+        return json_reply(status, {"object": "error", "message": message, "type": kind,
+                                   "param": None, "code": status})
+
+    def not_found(self, method: str, path: str) -> Reply:
+        """Return FastAPI's 404."""
+        return json_reply(404, {"detail": "Not Found"})
+
+    def unauthorized(self) -> Reply:
+        """Return vLLM's 401."""
+        return json_reply(401, {"error": "Unauthorized"})
+
+    def builtin(self, endpoint: str) -> Builtin | None:
+        """Return vLLM's model-free answers."""
+        return {
+            "health": lambda info, body: Reply(200, b"", ()),
+            "version": lambda info, body: json_reply(200, {"version": "0.10.0"}),
+            "models": lambda info, body: json_reply(200, {"object": "list", "data": [{
+                "id": info.name, "object": "model", "created": _now(), "owned_by": "vllm",
+                "root": info.name, "parent": None, "max_model_len": info.ctx_size,
+                "permission": []}]}),
+            "metrics": lambda info, body: text_reply(200, "vllm:num_requests_running 0.0\n"),
+            "tokenize": lambda info, body: json_reply(200, {
+                "count": len(tokenize(str(body.get("prompt", "")))),
+                "max_model_len": info.ctx_size,
+                "tokens": tokenize(str(body.get("prompt", "")))}),
+            "detokenize": lambda info, body: json_reply(200, {
+                "prompt": detokenize([int(t) for t in body.get("tokens") or []])}),
+        }.get(endpoint)
+
+    def adapt_body(self, body: Any) -> Any:
+        """Drop llama-server's timings."""
+        return _strip_llama_extras(body)
+
+    def adapt_stream(self, payloads: list[str]) -> list[str]:
+        """Drop llama-server's timings from chunks."""
+        import json
+
+        return [p if p == "[DONE]" else dumps(self.adapt_body(json.loads(p))) for p in payloads]
+
+
+class LmStudio(Personality):
+    """LM Studio: /api/v0/models with max_context_length and state, OpenAI API under /v1."""
+
+    name = "lmstudio"
+    routes = {
+        ("GET", "/v1/models"): "models",
+        ("GET", "/api/v0/models"): "models_v0",
+        ("POST", "/v1/chat/completions"): "chat",
+        ("POST", "/api/v0/chat/completions"): "chat",
+        ("POST", "/v1/completions"): "oai_completion",
+    }
+    public_paths = frozenset(p for _, p in routes)
+
+    def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
+        """Return LM Studio's error reply."""
+        return json_reply(status, {"error": message})
+
+    def not_found(self, method: str, path: str) -> Reply:
+        """Return LM Studio's unexpected-endpoint reply."""
+        return json_reply(404, {"error": f"Unexpected endpoint or method. ({method} {path})"})
+
+    def builtin(self, endpoint: str) -> Builtin | None:
+        """Return LM Studio's model-free answers."""
+        return {
+            "models": lambda info, body: json_reply(200, {"data": [{
+                "id": info.name, "object": "model", "owned_by": "organization_owner"}],
+                "object": "list"}),
+            "models_v0": lambda info, body: json_reply(200, {"object": "list", "data": [{
+                "id": info.name, "object": "model", "type": "llm", "publisher": "fakellama",
+                "arch": "llama", "compatibility_type": "gguf", "quantization": "F32",
+                "state": "loaded", "max_context_length": info.ctx_size}]}),
+        }.get(endpoint)
+
+    def adapt_body(self, body: Any) -> Any:
+        """Drop llama-server's timings."""
+        return _strip_llama_extras(body)
+
+    def adapt_stream(self, payloads: list[str]) -> list[str]:
+        """Drop llama-server's timings from chunks."""
+        import json
+
+        return [p if p == "[DONE]" else dumps(self.adapt_body(json.loads(p))) for p in payloads]
+
+
+PERSONALITIES: dict[str, type[Personality]] = {
+    "llamacpp": Personality, "ollama": Ollama, "vllm": Vllm, "lmstudio": LmStudio,
+}
+
+
+def personality(name: str) -> Personality:
+    """Return the personality called name; raises ValueError naming the known ones."""
+    try:
+        return PERSONALITIES[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown personality {name!r}; choose one of {', '.join(PERSONALITIES)}"
+        ) from None

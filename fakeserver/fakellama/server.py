@@ -1,0 +1,144 @@
+"""FakeServer: run the fake on a loopback port in a background thread (a context manager)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from fakellama.app import FakeLlamaApp, ReceivedRequest
+from fakellama.faults import Faults
+from fakellama.fixtures import Fixture, bundled_dir, fixture_from_json, load_dir
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Request handler that says `Server: llama.cpp` and logs nothing."""
+
+    server_version = "llama.cpp"
+
+    def version_string(self) -> str:
+        """Return the Server header value."""
+        return "llama.cpp"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log nothing per request."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
+        """Log nothing (faults drop connections on purpose)."""
+
+
+def load_fixtures(
+    fixtures_dir: str | Path | None = None, personality: str = "llamacpp"
+) -> list[Fixture]:
+    """Load fixtures from a directory, or the bundled ones when none is given."""
+    if fixtures_dir is None:
+        directory = bundled_dir("llamacpp")
+        return load_dir(directory) if directory.is_dir() else []
+    return load_dir(fixtures_dir)
+
+
+class BackgroundServer:
+    """Serve any WSGI app on a loopback port in a daemon thread; a context manager."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Configure the server; port 0 picks a free port when started."""
+        self.wsgi_app = app
+        self.host = host
+        self.port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, e.g. http://127.0.0.1:41234."""
+        if self._server is None:
+            raise RuntimeError("server is not running; use start() or a with block")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> Self:
+        """Start serving in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        server = make_server(self.host, self.port, self.wsgi_app, threaded=True,
+                             request_handler=QuietHandler)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                                        name="fakellama", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop the server."""
+        self.stop()
+
+
+class FakeServer(BackgroundServer):
+    """A fake llama-server on 127.0.0.1; `with FakeServer() as fake: fake.url`."""
+
+    def __init__(
+        self,
+        fixtures_dir: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        personality: str = "llamacpp",
+        api_key: str | None = None,
+        ctx_size: int | None = None,
+        model: str | None = None,
+        strict: bool = False,
+        faults: str | Faults = "",
+        metrics: bool = False,
+        realtime: bool = False,
+    ) -> None:
+        """Configure the server (bundled fixtures unless fixtures_dir); port 0 = free port."""
+        self.app = FakeLlamaApp(
+            load_fixtures(fixtures_dir, personality),
+            personality_name=personality,
+            api_key=api_key,
+            ctx_size=ctx_size,
+            model=model,
+            strict=strict,
+            faults=faults,
+            metrics=metrics,
+            realtime=realtime,
+        )
+        super().__init__(self.app, host, port)
+
+    # -- conveniences for tests -------------------------------------------------------------
+
+    def add_fixture(self, data: dict[str, Any] | Fixture, replace: bool = False) -> None:
+        """Add one fixture (a Fixture or its JSON object) to the running server."""
+        fixture = data if isinstance(data, Fixture) else fixture_from_json(data, "<added>")
+        self.app.add_fixtures([fixture], replace=replace)
+
+    def add_fixtures_dir(self, directory: str | Path) -> None:
+        """Add every fixture in a directory."""
+        self.app.add_fixtures(load_dir(directory))
+
+    def set_faults(self, faults: str | Faults) -> None:
+        """Set the faults every request gets ("" clears them)."""
+        self.app.set_faults(faults)
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """Return the requests received so far, oldest first."""
+        return self.app.requests

@@ -1,0 +1,48 @@
+"""Helpers shared by the fakellama tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fakellama.fixtures import bundled_dir
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]},
+    },
+}
+
+
+def bundled(name: str) -> dict[str, Any]:
+    """Return a bundled fixture file's JSON by fixture name."""
+    data: dict[str, Any] = json.loads((bundled_dir() / f"{name}.json").read_text())
+    return data
+
+
+def fixture_json(name: str, path: str, body: Any, response_body: Any, *,
+                 method: str = "POST", status: int = 200, **extra: Any) -> dict[str, Any]:
+    """Build a minimal hand-written fixture object."""
+    out: dict[str, Any] = {
+        "fakellama_fixture": 1,
+        "name": name,
+        "request": {"method": method, "path": path, "body": body},
+        "response": {"status": status,
+                     "headers": {"Content-Type": "application/json; charset=utf-8"},
+                     "body": response_body},
+        "metadata": {"authored": "by hand"},
+    }
+    out.update(extra)
+    return out
+
+
+def write_json(directory: Path, name: str, data: Any) -> Path:
+    """Write data as JSON to directory/name."""
+    path = directory / name
+    path.write_text(json.dumps(data))
+    return path

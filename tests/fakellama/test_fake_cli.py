@@ -1,0 +1,41 @@
+"""`python -m fakellama serve`: prints its URL, answers, and stops cleanly on SIGTERM/Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_prints_the_url_and_stops_cleanly(stop_signal: int) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakellama", "serve", "--port", "0", "--ctx-size", "1024"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("fakellama listening on http://127.0.0.1:")
+        url = line.split()[-1]
+        props = requests.get(url + "/props", timeout=10).json()
+        assert props["default_generation_settings"]["n_ctx"] == 1024
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "fakellama stopped" in out
+
+
+def test_bad_fixture_dir_exits_with_a_message(tmp_path: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fakellama", "serve", "--fixtures", "/no/such/dir"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "/no/such/dir: not a fixture directory" in result.stderr

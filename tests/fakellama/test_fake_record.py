@@ -1,0 +1,82 @@
+"""Record mode: proxy, write fixtures, scrub secrets, never overwrite; then replay them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import requests
+from fake_helpers import WEATHER_TOOL, bundled
+
+from fakellama.fixtures import load_dir
+from fakellama.record import NAME_HEADER, Recorder
+from fakellama.server import BackgroundServer, FakeServer
+
+KEY = "sk-very-secret-key"
+ASK = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+       "tools": [WEATHER_TOOL]}
+
+
+def _record(tmp_path: Path, logs: list[str]) -> tuple[dict[str, bytes], Path]:
+    out = tmp_path / "recorded"
+    seen: dict[str, bytes] = {}
+    with FakeServer(api_key=KEY) as upstream:
+        recorder = Recorder(upstream.url, out, secrets=[KEY], log=logs.append,
+                            command=f"llama-server --api-key {KEY}")
+        with BackgroundServer(recorder) as proxy:
+            auth = {"Authorization": f"Bearer {KEY}"}
+            for name, method, path, body in [
+                ("health", "GET", "/health", None),
+                ("chat", "POST", "/v1/chat/completions", ASK),
+                ("chat-stream", "POST", "/v1/chat/completions", dict(ASK, stream=True)),
+                ("unknown", "GET", "/nope", None),
+            ]:
+                reply = requests.request(method, proxy.url + path, json=body,
+                                         headers={**auth, NAME_HEADER: name})
+                seen[name] = reply.content
+            denied = requests.get(proxy.url + "/props", headers={"X-Api-Key": "wrong-key"})
+            seen["denied"] = denied.content
+    return seen, out
+
+
+def test_record_then_replay_gives_the_same_bytes(tmp_path: Path) -> None:
+    logs: list[str] = []
+    seen, out = _record(tmp_path, logs)
+    names = {f.name for f in load_dir(out)}
+    assert {"health", "chat", "chat-stream", "unknown"} <= names
+    with FakeServer(out, strict=True) as replay:
+        assert requests.get(replay.url + "/health").content == seen["health"]
+        assert requests.post(replay.url + "/v1/chat/completions", json=ASK).content == (
+            seen["chat"])
+        streamed = requests.post(replay.url + "/v1/chat/completions",
+                                 json=dict(ASK, stream=True)).content
+        assert streamed == seen["chat-stream"]
+
+
+def test_recorded_metadata_says_where_and_when(tmp_path: Path) -> None:
+    _, out = _record(tmp_path, [])
+    meta = json.loads((out / "chat.json").read_text())["metadata"]
+    assert meta["server"] == "llama-server"
+    assert meta["model"] == "scripted-tiny.gguf"
+    assert meta["version"] == bundled("props")["response"]["body"]["build_info"]
+    assert meta["recorded_at"] and meta["command"]
+    assert "authored" not in meta
+
+
+def test_secrets_never_reach_the_files(tmp_path: Path) -> None:
+    _, out = _record(tmp_path, [])
+    for path in out.iterdir():
+        text = path.read_text()
+        assert KEY not in text, path.name
+        assert "wrong-key" not in text, path.name
+    assert "<redacted>" in (out / "chat.json").read_text()
+
+
+def test_the_recorder_never_overwrites_silently(tmp_path: Path) -> None:
+    logs: list[str] = []
+    _record(tmp_path, logs)
+    first = (tmp_path / "recorded" / "chat.json").read_text()
+    _record(tmp_path, logs)
+    assert (tmp_path / "recorded" / "chat.json").read_text() == first
+    assert (tmp_path / "recorded" / "chat-2.json").exists()
+    assert any("chat.json exists; kept it and wrote chat-2.json" in line for line in logs)

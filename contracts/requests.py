@@ -7,6 +7,8 @@ agree as long as these requests stay as they are: change one, record again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pedrollm.types import InferenceRequest, Message, ToolCall, ToolDefinition
 
 WEATHER_TOOL = ToolDefinition(
@@ -22,25 +24,24 @@ WEATHER_TOOL = ToolDefinition(
 WEATHER_QUESTION = "What is the weather in Paris?"
 WEATHER_RESULT = "sunny, 22 C"
 
-# Deterministic sampling, so a stream and a whole reply can be compared.
-GREEDY = {"temperature": 0.0, "seed": 42}
+def greedy(**fields: Any) -> InferenceRequest:
+    """A request with deterministic sampling, so a stream and a whole reply compare."""
+    return InferenceRequest(temperature=0.0, seed=42, **fields)
 
 
 def chat() -> InferenceRequest:
     """A plain question, no tools."""
-    return InferenceRequest(user_prompt="Say hello in one short sentence.", max_tokens=48,
-                            **GREEDY)
+    return greedy(user_prompt="Say hello in one short sentence.", max_tokens=48)
 
 
 def tool_call() -> InferenceRequest:
     """A question the weather tool answers."""
-    return InferenceRequest(user_prompt=WEATHER_QUESTION, tools=[WEATHER_TOOL], max_tokens=96,
-                            **GREEDY)
+    return greedy(user_prompt=WEATHER_QUESTION, tools=[WEATHER_TOOL], max_tokens=96)
 
 
 def tool_result_turn() -> InferenceRequest:
     """The conversation after the tool ran: question, the call, its result."""
-    return InferenceRequest(
+    return greedy(
         messages=[
             Message.user(WEATHER_QUESTION),
             Message.assistant(None, [ToolCall("call_weather_1", "get_weather",
@@ -49,7 +50,6 @@ def tool_result_turn() -> InferenceRequest:
         ],
         tools=[WEATHER_TOOL],
         max_tokens=96,
-        **GREEDY,
     )
 
 
@@ -65,21 +65,20 @@ BOOLEAN_SCHEMA = {
 
 def grammar() -> InferenceRequest:
     """A question whose answer a GBNF grammar limits to yes or no."""
-    return InferenceRequest(user_prompt="Is water wet? Answer yes or no.",
-                            grammar=YES_NO_GRAMMAR, max_tokens=8, **GREEDY)
+    return greedy(user_prompt="Is water wet? Answer yes or no.",
+                            grammar=YES_NO_GRAMMAR, max_tokens=8)
 
 
 def json_schema() -> InferenceRequest:
     """A question whose answer a JSON schema limits to one boolean field."""
-    return InferenceRequest(user_prompt="Is water wet? Answer in JSON.",
-                            json_schema=BOOLEAN_SCHEMA, max_tokens=64,
-                            **GREEDY)
+    return greedy(user_prompt="Is water wet? Answer in JSON.",
+                            json_schema=BOOLEAN_SCHEMA, max_tokens=64)
 
 
 def one_token() -> InferenceRequest:
     """A request cut off after one token."""
-    return InferenceRequest(user_prompt="Tell me a long story about a lighthouse.",
-                            max_tokens=1, **GREEDY)
+    return greedy(user_prompt="Tell me a long story about a lighthouse.",
+                            max_tokens=1)
 
 
 def overflow(context_window: int) -> InferenceRequest:

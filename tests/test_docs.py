@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fakellama.server import FakeServer
 
+from fakellama.server import FakeServer
 from pedrollm.config import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]

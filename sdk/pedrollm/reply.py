@@ -157,9 +157,13 @@ def timings_from(data: Mapping[str, Any] | None) -> Timings | None:
     """Read llama-server's ``timings`` object, keeping only the fields it documents."""
     if not isinstance(data, Mapping):
         return None
-    kept = {k: v for k, v in data.items()
-            if k in _TIMING_KEYS and isinstance(v, int | float) and not isinstance(v, bool)}
-    return Timings.from_dict(kept)
+    kept: dict[str, Any] = {
+        k: v for k, v in data.items()
+        if k in _TIMING_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    # Plain construction: the keys and value types are already checked, and
+    # dataclasses-json's from_dict cost a third of a local request's CPU time.
+    return Timings(**kept)
 
 
 def build_response(

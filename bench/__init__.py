@@ -1,0 +1,1 @@
+"""Benchmarks: each module prints a Markdown section with ratios against a peer."""

@@ -1,0 +1,109 @@
+"""DeepSeek R1 (and V3 0324): calls inside DeepSeek's tool-call tokens, JSON fenced::
+
+    <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather
+    ```json
+    {"city": "Paris"}
+    ```<｜tool▁call▁end｜><｜tool▁calls▁end｜>
+
+The V3.1 layout (``name<｜tool▁sep｜>{json}``, see deepseek_v3_1) is read as well.
+R1's prompt usually opens the think block, so pass ``think_open=True`` for it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
+from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
+from pedrollm.toolcalls.regions import join_content, until
+from pedrollm.toolcalls.result import ParseResult, Region
+from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+
+CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
+CALLS_END = "<｜tool▁calls▁end｜>"
+CALL_BEGIN = "<｜tool▁call▁begin｜>"
+CALL_END = "<｜tool▁call▁end｜>"
+SEP = "<｜tool▁sep｜>"
+MARKERS = (CALLS_BEGIN, CALLS_END, CALL_BEGIN, CALL_END, SEP)
+
+_FENCED = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n(.*)\n\s*```\s*\Z", re.DOTALL)
+
+
+def _one_call(inner: str) -> ToolCall | InvalidToolCall:
+    left, sep, right = inner.partition(SEP)
+    if not sep:
+        return InvalidToolCall(raw=inner, error=f"no {SEP} in tool call")
+    m = _FENCED.match(right)
+    if left.strip() == "function" and m is not None:
+        name, args_text = m.group(1), m.group(2)
+    else:
+        name, args_text = left.strip(), right
+    if not name:
+        return InvalidToolCall(raw=inner, error="tool call has no name")
+    try:
+        args = decode_arguments(load_lenient(args_text.strip()))
+    except ValueError as exc:
+        return InvalidToolCall(raw=inner, error=str(exc), name=name)
+    return ToolCall(id="", name=name, args=args)
+
+
+def decode_calls(body: str) -> list[ToolCall | InvalidToolCall]:
+    """Decode the ``<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`` calls of a body in order."""
+    items: list[ToolCall | InvalidToolCall] = []
+    pos = 0
+    while True:
+        b = body.find(CALL_BEGIN, pos)
+        if b < 0:
+            break
+        e = body.find(CALL_END, b)
+        if e < 0:
+            items.append(
+                InvalidToolCall(raw=body[b:], error=f"tool call cut off before {CALL_END}")
+            )
+            break
+        items.append(_one_call(body[b + len(CALL_BEGIN) : e]))
+        pos = e + len(CALL_END)
+    return items
+
+
+def _decode_section(region: str, head_len: int, tools: Tools) -> Region:
+    items = decode_calls(region)
+    if not items:
+        return Region(items=[InvalidToolCall(raw=region, error="no tool call in the section")])
+    return Region(items=items)
+
+
+def _decode_single(region: str, head_len: int, tools: Tools) -> Region:
+    return Region(items=decode_calls(region))
+
+
+OPENERS = (
+    Opener((CALLS_BEGIN,), until(CALLS_END), _decode_section),
+    Opener((CALL_BEGIN,), until(CALL_END), _decode_single),
+    # A stray end token (a server that split the section) carries no text.
+    Opener((CALLS_END,), lambda t, s, h, f: h, lambda r, n, t: Region()),
+)
+
+
+def render(calls: list[ToolCall], content: str = "") -> str:
+    """Write content, then the calls in R1's fenced layout."""
+    inner = "".join(
+        f"{CALL_BEGIN}function{SEP}{c.name}\n```json\n{dumps(c.args)}\n```{CALL_END}" for c in calls
+    )
+    return join_content(content, [CALLS_BEGIN + inner + CALLS_END] if calls else [])
+
+
+FORMAT = ToolCallFormat(
+    name="deepseek_r1",
+    openers=OPENERS,
+    renderer=render,
+    markers=MARKERS,
+    json_safe_markers=False,
+    description="DeepSeek R1 / V3: <｜tool▁call▁begin｜>function<｜tool▁sep｜>name ```json ...```",
+    aliases=("deepseek", "deepseek_v3", "deepseek_r1_0528"),
+)
+
+
+def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
+    """Parse a reply written in the DeepSeek R1 format."""
+    return FORMAT.parse(text, tools)

@@ -1,0 +1,450 @@
+"""The one scanner every format runs on, whole text or chunk by chunk.
+
+A format is a list of *openers* (a marker pattern, a way to find where the region it
+opens ends, and a decoder for that region) plus its reasoning delimiters. The
+scanner walks the text: outside regions it is content, inside reasoning delimiters
+it is reasoning, and a region is decoded into calls once its end is known.
+
+``parse`` is the same machine fed the whole text at once, so a stream and a parse
+agree by construction; every decision is taken only once the text seen so far
+settles it (a partial marker, a run of whitespace that a later chunk may extend, a
+region whose end has not arrived), which is why a stream never takes text back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pedrollm.toolcalls.jsontext import dumps
+from pedrollm.toolcalls.markers import NEED_MORE, Pattern, match_pattern, partial_suffix_start
+from pedrollm.toolcalls.result import ParseResult, Region
+from pedrollm.types import InvalidToolCall, StreamDelta, ToolCall, ToolCallDelta, ToolDefinition
+
+# (text, region start, end of the opening marker, text is complete) -> region end or None.
+EndFinder = Callable[[str, int, int, bool], int | None]
+# (region text, length of its opening marker, tools by name) -> what the region holds.
+RegionDecoder = Callable[[str, int, "Tools"], Region]
+Tools = dict[str, ToolDefinition]
+Renderer = Callable[[list[ToolCall], str], str]
+
+
+def positional_id(index: int, call: ToolCall) -> str:
+    """The id a call gets when its format carries none: ``call_<position>``."""
+    return f"call_{index}"
+
+
+@dataclass(frozen=True)
+class Opener:
+    """A marker that opens a tool-call region, how to find the region's end, how to decode it."""
+
+    pattern: Pattern
+    find_end: EndFinder
+    decode: RegionDecoder
+
+
+@dataclass(frozen=True)
+class ToolCallFormat:
+    """One wire format: how a model writes tool calls into its text, both ways."""
+
+    name: str
+    openers: tuple[Opener, ...]
+    renderer: Renderer
+    reasoning: tuple[tuple[str, str], ...] = (("<think>", "</think>"),)
+    # Special strings of the format: they cannot appear verbatim in content or in
+    # unescaped (XML-style) argument values, because they would be read as structure.
+    markers: tuple[str, ...] = ()
+    # The most calls one rendered reply can hold (Llama 3.1 built-ins hold one).
+    max_calls: int = 64
+    # Tool names the format can write (pythonic ones must be Python identifiers).
+    identifier_names: bool = False
+    # Argument values travel as untyped text; tools' JSON schemas give them types.
+    untyped_values: bool = False
+    # A JSON argument string may hold the markers (the region end is found by
+    # scanning the JSON, not by searching for the closing marker).
+    json_safe_markers: bool = True
+    # The id parse gives the call at ``index`` when the text carries none of its own;
+    # formats that write ids (Kimi) render this one.
+    id_for: Callable[[int, ToolCall], str] = positional_id
+    description: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    def render(self, calls: list[ToolCall], content: str = "") -> str:
+        """Write ``content`` followed by ``calls`` the way a model of this format would."""
+        return self.renderer(calls, content)
+
+    def parse(
+        self,
+        text: str,
+        tools: list[ToolDefinition] | None = None,
+        *,
+        think_open: bool | None = False,
+    ) -> ParseResult:
+        """Split a whole reply into content, tool calls, refused calls and reasoning."""
+        machine = _Machine(self, tools, think_open)
+        machine.buf = text
+        machine.advance(final=True)
+        return machine.result()
+
+    def contains_marker(self, text: str) -> bool:
+        """Return True if ``text`` holds something this format reads as structure."""
+        if any(m in text for m in self.markers):
+            return True
+        pats = [p for p in self._patterns()]
+        firsts = {p[0] for p in pats if isinstance(p[0], str)}
+        for first in firsts:
+            i = text.find(first)
+            while i >= 0:
+                for p in pats:
+                    if p[0] == first and match_pattern(p, text, i, True) >= 0:
+                        return True
+                i = text.find(first, i + 1)
+        return False
+
+    def _patterns(self) -> list[Pattern]:
+        return [(o,) for o, _ in self.reasoning] + [o.pattern for o in self.openers]
+
+
+_Items = list[tuple[Pattern, "Opener | str | None"]]
+_TABLES: dict[int, tuple[ToolCallFormat, _Items, tuple[str, ...], int]] = {}
+
+
+def _scan_tables(fmt: ToolCallFormat) -> tuple[_Items, tuple[str, ...], int]:
+    """The markers to look for (reasoning first, then openers), their first literals, the
+    longest of those; built once per format."""
+    cached = _TABLES.get(id(fmt))
+    if cached is not None and cached[0] is fmt:
+        return cached[1], cached[2], cached[3]
+    items: _Items = [((o,), c) for o, c in fmt.reasoning]
+    items += [(o.pattern, o) for o in fmt.openers]
+    triggers = tuple(sorted({p[0] for p, _ in items if isinstance(p[0], str)}))
+    longest = max((len(t) for t in triggers), default=1)
+    _TABLES[id(fmt)] = (fmt, items, triggers, longest)
+    return items, triggers, longest
+
+
+_CONTENT, _REASONING, _REGION, _UNDECIDED = range(4)
+# Last characters of the markers and values that end regions.
+_REGION_ENDINGS = ">]})`"
+
+
+class _Accumulator:
+    """Text that is emitted with outer whitespace stripped, so deltas never need retracting."""
+
+    __slots__ = ("parts", "started", "pending")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.started = False
+        self.pending = ""
+
+    def add(self, piece: str) -> str:
+        if not piece:
+            return ""
+        if not self.started:
+            piece = piece.lstrip()
+            if not piece:
+                return ""
+            self.started = True
+        piece = self.pending + piece
+        kept = piece.rstrip()
+        # Trailing whitespace waits: it is only content if more content follows.
+        self.pending = piece[len(kept) :]
+        if kept:
+            self.parts.append(kept)
+        return kept
+
+    def value(self) -> str:
+        return "".join(self.parts)
+
+
+class _Machine:
+    """The scanner's state: what is settled, where it stands, what comes next."""
+
+    def __init__(
+        self,
+        fmt: ToolCallFormat,
+        tools: list[ToolDefinition] | None,
+        think_open: bool | None,
+        streaming: bool = False,
+    ) -> None:
+        self.fmt = fmt
+        self.tools: Tools = {t.name: t for t in tools or []}
+        self.buf = ""
+        self.pos = 0
+        self.scan_from = 0
+        self.content = _Accumulator()
+        self.reasoning = _Accumulator()
+        self.saw_reasoning = False
+        self.calls: list[ToolCall] = []
+        self.invalid: list[InvalidToolCall] = []
+        self.close = ""
+        self.region: tuple[Opener, int, int] | None = None
+        self.region_seen = 0
+        self.items, self.triggers, self.longest = _scan_tables(fmt)
+        # A whole-text parse has nobody to send deltas to.
+        self.streaming = streaming
+        self.next_at: dict[str, int] = {}
+        self.events: list[StreamDelta] = []
+        if think_open and fmt.reasoning:
+            self.mode = _REASONING
+            self.close = fmt.reasoning[0][1]
+            self.saw_reasoning = True
+        elif think_open is None and fmt.reasoning:
+            self.mode = _UNDECIDED
+        else:
+            self.mode = _CONTENT
+
+    # -- emitting -------------------------------------------------------------
+
+    def _emit_content(self, text: str) -> None:
+        delta = self.content.add(text)
+        if delta and self.streaming:
+            self.events.append(StreamDelta(content=delta))
+
+    def _emit_reasoning(self, text: str) -> None:
+        delta = self.reasoning.add(text)
+        if delta and self.streaming:
+            self.events.append(StreamDelta(reasoning=delta))
+
+    def _emit_region(self, region: Region) -> None:
+        for item in region.items:
+            if isinstance(item, InvalidToolCall):
+                self.invalid.append(item)
+                continue
+            index = len(self.calls)
+            if not item.id:
+                item = ToolCall(id=self.fmt.id_for(index, item), name=item.name, args=item.args)
+            call = item
+            self.calls.append(call)
+            if not self.streaming:
+                continue
+            self.events.append(
+                StreamDelta(
+                    tool_call=ToolCallDelta(
+                        index=index, id=call.id, name=call.name, arguments=dumps(call.args)
+                    )
+                )
+            )
+        self._emit_content(region.content)
+
+    # -- scanning -------------------------------------------------------------
+
+    def advance(self, final: bool) -> None:
+        """Settle as much of the buffer as the text so far allows."""
+        while True:
+            if self.mode == _CONTENT:
+                progressed = self._step_content(final)
+            elif self.mode == _REASONING:
+                progressed = self._step_reasoning(final)
+            elif self.mode == _REGION:
+                progressed = self._step_region(final)
+            else:
+                progressed = self._step_undecided(final)
+            if not progressed:
+                return
+
+    def _next_trigger(self, start: int) -> int:
+        best = -1
+        for t in self.triggers:
+            # A cached hit at or after ``start`` is still the first one; a cached miss
+            # still holds until the buffer grows (feed() forgets misses).
+            at = self.next_at.get(t)
+            if at is None or 0 <= at < start:
+                at = self.buf.find(t, start)
+                self.next_at[t] = at
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
+
+    def _step_content(self, final: bool) -> bool:
+        buf = self.buf
+        while True:
+            i = self._next_trigger(self.scan_from)
+            if not final:
+                # A marker cut by the chunk boundary is held back until it is known.
+                p = partial_suffix_start(buf, self.scan_from, self.triggers, self.longest)
+                if p < len(buf) and (i < 0 or p < i):
+                    i = -1
+                    hold = p
+                else:
+                    hold = len(buf)
+            else:
+                hold = len(buf)
+            if i < 0:
+                self._emit_content(buf[self.pos : hold])
+                self.pos = self.scan_from = hold
+                return False
+            # The first listed marker that matches wins; one listed before it that
+            # cannot tell yet makes the scanner wait.
+            chosen: tuple[int, Opener | str | None] | None = None
+            waiting = False
+            for pattern, target in self.items:
+                end = match_pattern(pattern, buf, i, final)
+                if end == NEED_MORE:
+                    waiting = True
+                    break
+                if end >= 0:
+                    chosen = (end, target)
+                    break
+            if waiting:
+                self._emit_content(buf[self.pos : i])
+                self.pos = self.scan_from = i
+                return False
+            if chosen is None:
+                self.scan_from = i + 1
+                continue
+            self._emit_content(buf[self.pos : i])
+            end, target = chosen
+            if isinstance(target, Opener):
+                self.region = (target, i, end)
+                self.mode = _REGION
+                self.pos = self.scan_from = i
+            else:
+                self.close = target or ""
+                self.mode = _REASONING
+                self.saw_reasoning = True
+                self.pos = self.scan_from = end
+            return True
+
+    def _step_reasoning(self, final: bool) -> bool:
+        buf = self.buf
+        j = buf.find(self.close, self.pos)
+        if j >= 0:
+            self._emit_reasoning(buf[self.pos : j])
+            self.pos = self.scan_from = j + len(self.close)
+            self.mode = _CONTENT
+            return True
+        hold = len(buf)
+        if not final:
+            hold = partial_suffix_start(buf, self.pos, (self.close,), len(self.close))
+        self._emit_reasoning(buf[self.pos : hold])
+        self.pos = self.scan_from = hold
+        return False
+
+    def _step_region(self, final: bool) -> bool:
+        assert self.region is not None
+        opener, start, head_end = self.region
+        if not final and not self._worth_looking(start):
+            return False
+        end = opener.find_end(self.buf, start, head_end, final)
+        if end is None:
+            if final:
+                end = len(self.buf)
+            else:
+                self.region_seen = len(self.buf)
+                return False
+        end = max(end, head_end)
+        raw = self.buf[start:end]
+        try:
+            region = opener.decode(raw, head_end - start, self.tools)
+        except (RecursionError, MemoryError):
+            region = Region(items=[InvalidToolCall(raw=raw, error="tool call nested too deeply")])
+        self._emit_region(region)
+        self.pos = self.scan_from = end
+        self.mode = _CONTENT
+        self.region = None
+        self.region_seen = 0
+        return True
+
+    def _worth_looking(self, start: int) -> bool:
+        # Looking for a region's end rescans the region, so a stream of small chunks
+        # looks again only when a chunk brings a character that can end a region, or
+        # when the region has grown by a quarter: linear time, and the result (not
+        # the timing of deltas) is what a later look decides anyway.
+        seen = self.region_seen
+        if seen <= start:
+            return True
+        fresh = self.buf[seen:]
+        if any(ch in fresh for ch in _REGION_ENDINGS):
+            return True
+        return len(self.buf) - seen >= max(256, (seen - start) // 4)
+
+    def _step_undecided(self, final: bool) -> bool:
+        # A reply whose prompt opened the think block starts inside it: a closing tag
+        # with no opening tag before it means everything up to it was reasoning.
+        opening, closing = self.fmt.reasoning[0]
+        j = self.buf.find(closing)
+        k = self.buf.find(opening)
+        if j >= 0 and (k < 0 or j < k):
+            self.saw_reasoning = True
+            self._emit_reasoning(self.buf[:j])
+            self.pos = self.scan_from = j + len(closing)
+            self.mode = _CONTENT
+            return True
+        if k >= 0 or final:
+            self.mode = _CONTENT
+            return True
+        return False
+
+    def result(self) -> ParseResult:
+        reasoning = self.reasoning.value()
+        return ParseResult(
+            content=self.content.value(),
+            calls=list(self.calls),
+            invalid=list(self.invalid),
+            reasoning=reasoning if reasoning else None,
+        )
+
+
+class StreamingParser:
+    """Parse a reply as it streams: feed chunks, get deltas; ``finish`` equals ``parse``."""
+
+    def __init__(
+        self,
+        format: str | ToolCallFormat = "hermes",
+        tools: list[ToolDefinition] | None = None,
+        *,
+        think_open: bool | None = False,
+    ) -> None:
+        if isinstance(format, str):
+            from pedrollm.toolcalls.registry import get_format
+
+            format = get_format(format)
+        self.format = format
+        self._machine = _Machine(format, tools, think_open, streaming=True)
+        self._finished: ParseResult | None = None
+
+    def feed(self, chunk: str) -> list[StreamDelta]:
+        """Add a chunk; return the content, reasoning and tool-call deltas it settles."""
+        if self._finished is not None:
+            raise RuntimeError("feed() after finish()")
+        m = self._machine
+        if chunk:
+            m.buf += chunk
+            m.next_at = {t: at for t, at in m.next_at.items() if at >= 0}
+            m.advance(final=False)
+            self._compact()
+        out, m.events = m.events, []
+        return out
+
+    def finish(self) -> ParseResult:
+        """End the stream and return the whole result (the same as ``parse`` on all text)."""
+        if self._finished is None:
+            m = self._machine
+            m.advance(final=True)
+            self._finished = m.result()
+        return self._finished
+
+    def flush(self) -> list[StreamDelta]:
+        """End the stream and return the deltas the end of text settled."""
+        self.finish()
+        out, self._machine.events = self._machine.events, []
+        return out
+
+    def _compact(self) -> None:
+        # Drop the settled head of the buffer so long streams stay linear.
+        m = self._machine
+        cut = m.pos
+        if m.mode == _REGION and m.region is not None:
+            cut = min(cut, m.region[1])
+        if m.mode == _UNDECIDED or cut < 4096:
+            return
+        if m.region is not None:
+            opener, start, head_end = m.region
+            m.region = (opener, start - cut, head_end - cut)
+            m.region_seen = max(0, m.region_seen - cut)
+        m.buf = m.buf[cut:]
+        m.pos -= cut
+        m.scan_from -= cut
+        m.next_at = {t: at - cut for t, at in m.next_at.items() if at >= cut}

@@ -1,0 +1,36 @@
+"""IBM Granite 3.x: ``<|tool_call|>[{"name": "f", "arguments": {...}}]``.
+
+The list ends the reply, so the region ends where the JSON does. (Granite 4 uses
+the hermes ``<tool_call>`` format.)
+"""
+
+from __future__ import annotations
+
+from pedrollm.toolcalls.engine import ToolCallFormat
+from pedrollm.toolcalls.jsontext import dumps
+from pedrollm.toolcalls.regions import join_content, json_region
+from pedrollm.toolcalls.result import ParseResult
+from pedrollm.types import ToolCall, ToolDefinition
+
+TOOL_CALL = "<|tool_call|>"
+
+
+def render(calls: list[ToolCall], content: str = "") -> str:
+    """Write content, then ``<|tool_call|>`` and the calls as a JSON list."""
+    body = dumps([{"name": c.name, "arguments": c.args} for c in calls])
+    return join_content(content, [TOOL_CALL + body] if calls else [])
+
+
+FORMAT = ToolCallFormat(
+    name="granite",
+    openers=(json_region((TOOL_CALL,), None),),
+    renderer=render,
+    markers=(TOOL_CALL,),
+    description='Granite 3.x: <|tool_call|>[{"name": ..., "arguments": ...}]',
+    aliases=("granite3", "granite_3"),
+)
+
+
+def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
+    """Parse a reply written in the Granite format."""
+    return FORMAT.parse(text, tools)

@@ -1,0 +1,55 @@
+"""Hermes / Qwen2.5 / Qwen3: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``.
+
+The ``<tool_call>`` tag is shared with Qwen3-Coder (XML body) and GLM 4.5 (name and
+``<arg_key>`` pairs); any of the three bodies is accepted here, so a model whose
+template is not the one expected still gets its calls read.
+"""
+
+from __future__ import annotations
+
+from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
+from pedrollm.toolcalls.jsontext import calls_from_json, dumps
+from pedrollm.toolcalls.markers import Pattern
+from pedrollm.toolcalls.regions import decoder, join_content, json_then
+from pedrollm.toolcalls.result import ParseResult
+from pedrollm.toolcalls.xmlcalls import Items, arg_pairs, function_blocks
+from pedrollm.types import ToolCall, ToolDefinition
+
+OPEN = "<tool_call>"
+CLOSE = "</tool_call>"
+
+
+def tool_call_body(body: str, tools: Tools) -> Items:
+    """Decode a ``<tool_call>`` body: JSON, a ``<function=...>`` block or GLM's pairs."""
+    lead = body.lstrip()
+    if lead.startswith(("{", "[")):
+        return calls_from_json(body)
+    if lead.startswith("<function="):
+        return function_blocks(body, tools, strip_newline=True)
+    return arg_pairs(body, tools)
+
+
+def tool_call_opener(pattern: Pattern = (OPEN,)) -> Opener:
+    """The opener for ``<tool_call>...</tool_call>`` regions."""
+    return Opener(pattern, json_then(CLOSE), decoder(CLOSE, tool_call_body))
+
+
+def render(calls: list[ToolCall], content: str = "") -> str:
+    """Write content, then one ``<tool_call>`` block per call."""
+    blocks = [f"{OPEN}\n{dumps({'name': c.name, 'arguments': c.args})}\n{CLOSE}" for c in calls]
+    return join_content(content, blocks)
+
+
+FORMAT = ToolCallFormat(
+    name="hermes",
+    openers=(tool_call_opener(),),
+    renderer=render,
+    markers=(OPEN, CLOSE),
+    description="Hermes 2 Pro, Qwen2.5, Qwen3, QwQ, Granite 4: <tool_call>{json}</tool_call>",
+    aliases=("qwen", "qwen2_5", "qwen3"),
+)
+
+
+def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
+    """Parse a reply written in the hermes format."""
+    return FORMAT.parse(text, tools)

@@ -1,0 +1,83 @@
+"""Giving untyped argument text (XML formats) the type the tool's JSON schema asks for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pedrollm.toolcalls.pyliterals import LiteralError, python_literal
+from pedrollm.types import ToolDefinition
+
+
+def param_schema(tool: ToolDefinition | None, param: str) -> dict[str, Any] | None:
+    """Return the JSON schema of ``param`` in ``tool``'s parameters, if it declares one."""
+    if tool is None:
+        return None
+    props = tool.parameters.get("properties") if isinstance(tool.parameters, dict) else None
+    if not isinstance(props, dict):
+        return None
+    sch = props.get(param)
+    return sch if isinstance(sch, dict) else None
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    out: set[str] = set()
+    t = schema.get("type")
+    if isinstance(t, str):
+        out.add(t)
+    elif isinstance(t, list):
+        out.update(x for x in t if isinstance(x, str))
+    for key in ("anyOf", "oneOf", "allOf"):
+        subs = schema.get(key)
+        if isinstance(subs, list):
+            for sub in subs:
+                if isinstance(sub, dict):
+                    out |= _types(sub)
+    if not out and "enum" in schema and isinstance(schema["enum"], list):
+        out.update(_json_type(v) for v in schema["enum"])
+    if not out and "properties" in schema:
+        out.add("object")
+    return out
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _fits(value: Any, types: set[str]) -> bool:
+    t = _json_type(value)
+    return t in types or (t == "integer" and "number" in types)
+
+
+def convert(raw: str, schema: dict[str, Any] | None) -> Any:
+    """Return ``raw`` converted to the schema's type; unknown or unfitting stays a string.
+
+    A value that does not decode to an allowed type is kept as the text the model
+    wrote rather than guessed into something else.
+    """
+    if schema is None:
+        return raw
+    types = _types(schema)
+    if not types or "string" in types:
+        return raw
+    text = raw.strip()
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        try:
+            value = python_literal(text)
+        except LiteralError:
+            return raw
+    return value if _fits(value, types) else raw

@@ -1,0 +1,152 @@
+"""Hypothesis strategies for tool-call texts: names, nested arguments, marker-rich text."""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from hypothesis import strategies as st
+
+from pedrollm.toolcalls import get_format
+from pedrollm.toolcalls.engine import ToolCallFormat
+from pedrollm.toolcalls.registry import FORMATS
+from pedrollm.types import ToolCall, ToolDefinition
+
+
+def _all_markers() -> list[str]:
+    out: set[str] = set()
+    for fmt in FORMATS.values():
+        out.update(fmt.markers)
+        for o, c in fmt.reasoning:
+            out.update((o, c))
+        for opener in fmt.openers:
+            out.update(t for t in opener.pattern if isinstance(t, str))
+    return sorted(out)
+
+
+MARKERS = _all_markers()
+SPECIALS = [
+    "{", "}", "[", "]", "(", ")", '"', "'", "\\", "\\n", "\\u00e9", "\n", "\r\n", " ", "\t",
+    ":", ",", ";", "=", "<", ">", "/", "|", "é", "中文", "😀", "｜", "▁", "\u2028", "\x00",
+    "true", "null", "```", "```json", '{"name": ', '"arguments"', "name", "call", "<tool_ca",
+    "</", "<|", "|>", "[TOOL_", ">>>", "functions.", "f(", "[a(", "to=",
+]  # fmt: skip
+
+# Markers and the characters that break naive parsers, mixed with arbitrary text.
+tricky_text = st.lists(
+    st.one_of(st.sampled_from(MARKERS + SPECIALS), st.text(max_size=6)), max_size=12
+).map("".join)
+
+
+def text_without_markers(fmt: ToolCallFormat) -> st.SearchStrategy[str]:
+    """Marker-rich text that holds none of ``fmt``'s own markers."""
+    own = set(fmt.markers)
+    for o, c in fmt.reasoning:
+        own.update((o, c))
+    for opener in fmt.openers:
+        own.update(t for t in opener.pattern[:1] if isinstance(t, str))
+    pool = [m for m in MARKERS + SPECIALS if not any(o in m or m in o for o in own)]
+    pool += [o[: len(o) // 2] for o in own if len(o) > 2]
+    text = st.lists(st.one_of(st.sampled_from(pool), st.text(max_size=6)), max_size=12).map("".join)
+    return text.filter(lambda t: not fmt.contains_marker(t))
+
+
+_HEAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+_TAIL = _HEAD + "0123456789"
+
+
+def tool_names(fmt: ToolCallFormat) -> st.SearchStrategy[str]:
+    """Names a model of ``fmt`` can write: identifiers, with hyphens where allowed."""
+    tail = _TAIL if fmt.identifier_names else _TAIL + "-"
+    return st.builds(lambda h, t: h + t, st.sampled_from(_HEAD), st.text(tail, max_size=12)).filter(
+        lambda s: not keyword.iskeyword(s)
+    )
+
+
+param_names = st.builds(
+    lambda h, t: h + t, st.sampled_from(_HEAD.lower()), st.text(_TAIL.lower(), max_size=8)
+).filter(lambda s: not keyword.iskeyword(s))
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    tricky_text,
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(tricky_text, inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _mentions_marker(value: Any, markers: tuple[str, ...]) -> bool:
+    if isinstance(value, str):
+        return any(m in value for m in markers)
+    if isinstance(value, list):
+        return any(_mentions_marker(v, markers) for v in value)
+    if isinstance(value, dict):
+        return any(
+            _mentions_marker(k, markers) or _mentions_marker(v, markers) for k, v in value.items()
+        )
+    return False
+
+
+@st.composite
+def calls_for(draw: st.DrawFn, fmt: ToolCallFormat) -> list[ToolCall]:
+    """One to three calls (up to the format's limit) with nested, tricky arguments."""
+    n = draw(st.integers(min_value=1, max_value=min(3, fmt.max_calls)))
+    calls = []
+    for _ in range(n):
+        args = draw(st.dictionaries(param_names, json_values, max_size=4))
+        if not fmt.json_safe_markers:
+            # These formats write values unescaped: their own tags cannot occur inside.
+            args = {k: v for k, v in args.items() if not _mentions_marker(v, fmt.markers)}
+        calls.append(ToolCall(id="", name=draw(tool_names(fmt)), args=args))
+    return calls
+
+
+def _schema_of(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if isinstance(value, list):
+        return {"type": "array"}
+    return {"type": "object"}
+
+
+def tools_for(calls: list[ToolCall]) -> list[ToolDefinition]:
+    """Tool definitions whose schemas give each argument the type it was generated with."""
+    props: dict[str, dict[str, Any]] = {}
+    for c in calls:
+        props.setdefault(c.name, {}).update({k: _schema_of(v) for k, v in c.args.items()})
+    return [
+        ToolDefinition(name=n, parameters={"type": "object", "properties": p})
+        for n, p in props.items()
+    ]
+
+
+def consistent_types(calls: list[ToolCall]) -> bool:
+    """True if calls sharing a tool name give each shared argument the same JSON type."""
+    seen: dict[tuple[str, str], str] = {}
+    for c in calls:
+        for k, v in c.args.items():
+            t = _schema_of(v)["type"]
+            if seen.setdefault((c.name, k), t) != t:
+                return False
+    return True
+
+
+def fmt(name: str) -> ToolCallFormat:
+    """Shorthand for ``get_format``."""
+    return get_format(name)

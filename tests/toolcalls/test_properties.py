@@ -1,0 +1,151 @@
+"""The five properties every tool-call format must have, checked with Hypothesis.
+
+1. parse(render(calls, content)) gives back the calls and the content;
+2. any split of a text into chunks streams to the same result as one parse;
+3. text without the format's markers comes back as content, with no calls;
+4. arbitrary text, and arbitrary bytes decoded as text, never raise;
+5. every strict prefix of a rendered reply yields no wrong call.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from pedrollm.toolcalls import ParseResult, StreamingParser, format_names, get_format
+from pedrollm.toolcalls.engine import ToolCallFormat
+from pedrollm.types import StreamDelta, ToolCall, ToolDefinition
+
+from .strategies import (
+    calls_for,
+    consistent_types,
+    text_without_markers,
+    tools_for,
+    tricky_text,
+)
+
+FORMATS = format_names()
+
+# The default profile keeps the whole run near a minute across ~25 formats; the
+# fuzz profile (--hypothesis-profile=fuzz) keeps its own example count.
+PER_FORMAT = (
+    settings(max_examples=15) if settings.get_current_profile_name() == "default" else settings()
+)
+
+
+@st.composite
+def rendered(
+    draw: st.DrawFn, fmt: ToolCallFormat
+) -> tuple[str, str, list[ToolCall], list[ToolDefinition]]:
+    calls = draw(calls_for(fmt))
+    assume(consistent_types(calls))
+    content = draw(text_without_markers(fmt))
+    tools = tools_for(calls) if fmt.untyped_values else None
+    return fmt.render(calls, content), content, calls, tools or []
+
+
+def expected_calls(fmt: ToolCallFormat, calls: list[ToolCall]) -> list[ToolCall]:
+    return [ToolCall(id=fmt.id_for(i, c), name=c.name, args=c.args) for i, c in enumerate(calls)]
+
+
+def stream(
+    fmt: ToolCallFormat, text: str, cuts: list[int], tools: list[ToolDefinition]
+) -> tuple[ParseResult, list[StreamDelta]]:
+    parser = StreamingParser(fmt, tools)
+    deltas: list[StreamDelta] = []
+    prev = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        deltas += parser.feed(text[prev:cut])
+        prev = cut
+    deltas += parser.flush()
+    return parser.finish(), deltas
+
+
+def assert_deltas_add_up(result: ParseResult, deltas: list[StreamDelta]) -> None:
+    assert "".join(d.content for d in deltas) == result.content
+    assert "".join(d.reasoning for d in deltas) == (result.reasoning or "")
+    streamed = [
+        (d.tool_call.index, d.tool_call.id, d.tool_call.name) for d in deltas if d.tool_call
+    ]
+    assert streamed == [(i, c.id, c.name) for i, c in enumerate(result.calls)]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_parse_of_render_gives_back_calls_and_content(name: str, data: st.DataObject) -> None:
+    fmt = get_format(name)
+    text, content, calls, tools = data.draw(rendered(fmt))
+    result = fmt.parse(text, tools)
+    assert result.calls == expected_calls(fmt, calls)
+    assert result.content == content.strip()
+    assert result.invalid == []
+    assert result.reasoning is None
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_any_split_of_a_rendered_reply_streams_to_the_parse_result(
+    name: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    text, _, _, tools = data.draw(rendered(fmt))
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    result, deltas = stream(fmt, text, cuts, tools)
+    assert result == fmt.parse(text, tools)
+    assert_deltas_add_up(result, deltas)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(text=tricky_text, data=st.data())
+def test_any_split_of_any_text_streams_to_the_parse_result(
+    name: str, text: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    think_open = data.draw(st.sampled_from([False, True, None]))
+    parser = StreamingParser(fmt, think_open=think_open)
+    deltas: list[StreamDelta] = []
+    prev = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        deltas += parser.feed(text[prev:cut])
+        prev = cut
+    deltas += parser.flush()
+    result = parser.finish()
+    assert result == fmt.parse(text, think_open=think_open)
+    assert_deltas_add_up(result, deltas)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_text_without_markers_is_all_content(name: str, data: st.DataObject) -> None:
+    fmt = get_format(name)
+    text = data.draw(text_without_markers(fmt))
+    assert fmt.parse(text) == ParseResult(content=text.strip())
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(text=tricky_text, raw=st.binary(max_size=200))
+def test_arbitrary_text_and_bytes_never_raise(name: str, text: str, raw: bytes) -> None:
+    fmt = get_format(name)
+    for t in (text, raw.decode("utf-8", "replace"), raw.decode("latin-1")):
+        result = fmt.parse(t)
+        assert isinstance(result, ParseResult)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_no_strict_prefix_of_a_reply_yields_a_wrong_call(name: str, data: st.DataObject) -> None:
+    fmt = get_format(name)
+    text, _, calls, tools = data.draw(rendered(fmt))
+    full = expected_calls(fmt, calls)
+    cuts = data.draw(st.lists(st.integers(0, len(text) - 1), min_size=1, max_size=8))
+    for cut in cuts:
+        got = fmt.parse(text[:cut], tools).calls
+        assert got == full[: len(got)], f"prefix {text[:cut]!r}"

@@ -189,9 +189,11 @@ def test_without_native_tools_they_go_in_the_prompt_and_calls_come_from_text(
     weather = ToolDefinition("get_weather", "Weather for a city", {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
     b = LlamaCppBackend(httpserver.url_for("/"), native_tools=False, tool_call_format="hermes")
+    httpserver.expect_request("/props").respond_with_json(PROPS)
     resp = b.infer(InferenceRequest(system_prompt="Be brief.", user_prompt="Weather in Paris?",
                                     tools=[weather]))
-    body = json.loads(httpserver.log[-1][0].get_data())
+    body = next(json.loads(r.get_data()) for r, _ in httpserver.log
+                if r.path == "/v1/chat/completions")
     assert "tools" not in body
     system = body["messages"][0]
     assert system["role"] == "system" and system["content"].startswith("Be brief.")
@@ -248,3 +250,17 @@ def test_native_tools_forced_on_does_not_fall_back(httpserver: HTTPServer) -> No
     b = LlamaCppBackend(httpserver.url_for("/"), native_tools=True, max_retries=0)
     with pytest.raises(ToolsNotEnabled, match="--jinja"):
         b.infer(InferenceRequest(user_prompt="Weather?", tools=[TOOL]))
+
+
+def test_a_think_block_opened_by_the_template_goes_to_reasoning(httpserver: HTTPServer) -> None:
+    template = ("{%- for m in messages %}{{ m.content }}{%- endfor %}"
+                "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n<think>\\n' }}"
+                "{%- endif %}")
+    httpserver.expect_request("/props").respond_with_json({**PROPS, "chat_template": template})
+    text = 'The user wants weather.\n</think>\n<tool_call>\n{"name": "get_weather", ' \
+           '"arguments": {}}\n</tool_call>'
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion(text))
+    b = LlamaCppBackend(httpserver.url_for("/"), native_tools=False)
+    resp = b.infer(InferenceRequest(user_prompt="Weather?", tools=[TOOL]))
+    assert resp.reasoning == "The user wants weather."
+    assert [c.name for c in resp.tool_calls] == ["get_weather"] and resp.text == ""

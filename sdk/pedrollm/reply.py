@@ -74,18 +74,6 @@ class RawReply:
     model: str | None = None
 
 
-def text_parser_for(format_name: str) -> TextToolParser:
-    """Return a text tool-call parser for a registered model format."""
-    from . import toolcalls
-
-    fmt = toolcalls.get_format(format_name)
-
-    def parse(text: str, tools: list[ToolDefinition]) -> TextParseResult:
-        return fmt.parse(text, tools)
-
-    return parse
-
-
 def decode_tool_call(raw: RawToolCall, position: int) -> ToolCall | InvalidToolCall:
     """Decode one native call's arguments; a call that cannot be decoded is kept as invalid."""
     call_id = raw.id or f"call_{position}"

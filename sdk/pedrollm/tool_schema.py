@@ -32,6 +32,8 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .toolcalls.schema import json_type
+
 JSONSchema = dict[str, Any]
 
 _SIMPLE: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
@@ -354,28 +356,9 @@ def _dataclass_schema(cls: type, where: str, seen: tuple[type, ...]) -> JSONSche
 # -- validation ----------------------------------------------------------------------
 
 
-def _json_type(value: Any) -> str:
-    """Return the JSON type name of a decoded value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 def _is_type(value: Any, name: str) -> bool:
     """True when a decoded value has the JSON type ``name`` (an integer is a number)."""
-    actual = _json_type(value)
+    actual = json_type(value)
     if name == "number":
         return actual in ("number", "integer")
     if name == "integer" and actual == "number":
@@ -399,7 +382,7 @@ def validate(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]
         names = [expected] if isinstance(expected, str) else list(expected)
         if not any(_is_type(value, n) for n in names):
             wanted = " or ".join(names)
-            return [f"{where} must be {wanted}, got {_json_type(value)} {_short(value)}"]
+            return [f"{where} must be {wanted}, got {json_type(value)} {_short(value)}"]
     if "enum" in schema and not any(_same(value, v) for v in schema["enum"]):
         choices = ", ".join(_short(v) for v in schema["enum"])
         errors.append(f"{where} must be one of {choices}; got {_short(value)}")
@@ -443,8 +426,8 @@ def _validate_object(value: dict[str, Any], schema: Mapping[str, Any], path: str
 
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: True is not 1."""
-    return _json_type(a) == _json_type(b) and a == b or (
-        {_json_type(a), _json_type(b)} == {"integer", "number"} and a == b
+    return json_type(a) == json_type(b) and a == b or (
+        {json_type(a), json_type(b)} == {"integer", "number"} and a == b
     )
 
 

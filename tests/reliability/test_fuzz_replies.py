@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pedrollm import errors
-from pedrollm.reply import text_parser_for
 from pedrollm.server import RetryPolicy, ServerClient
+from pedrollm.toolcalls import get_format
 from pedrollm.types import (
     InferenceRequest,
     InferenceResponse,
@@ -164,7 +164,7 @@ def _client(url: str, with_parser: bool) -> ServerClient:
     """A client that retries once without waiting (the replies do not change anyway)."""
     return ServerClient(url, read_timeout=2.0, connect_timeout=2.0,
                         retry=RetryPolicy(max_retries=1, budget=5.0), sleep=lambda s: None,
-                        text_parser=text_parser_for("hermes") if with_parser else None)
+                        text_parser=get_format("hermes").parse if with_parser else None)
 
 
 def assert_valid(resp: Any) -> None:

@@ -85,6 +85,16 @@ class LlamaCppBackend(OpenAIBackend):
                     return bool(caps[key])
         return True
 
+    def think_open(self) -> bool | None:
+        """Decide from the text when the chat template opens a think block in the prompt.
+
+        Not a plain True: a server run with a reasoning format has already moved the
+        thinking to ``reasoning_content``, and the text then has no ``</think>``.
+        """
+        from ..toolcalls import template_opens_think
+
+        return None if template_opens_think(self.chat_template()) else False
+
     def detect_tool_format(self) -> str | None:
         """Guess the text tool-call format from the server's chat template, else the model."""
         from ..toolcalls import detect_format

@@ -25,7 +25,7 @@ from ..errors import (
     ToolsNotEnabled,
     UnsupportedFeature,
 )
-from ..reply import StreamTextParser, TextParseResult, text_parser_for
+from ..reply import StreamTextParser, TextParseResult
 from ..server import RetryPolicy, ServerClient, standard_options
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
@@ -258,15 +258,25 @@ class OpenAIBackend(Backend):
 
         return detect_format(model_name=self.model)
 
+    def think_open(self) -> bool | None:
+        """Whether replies start inside a think block the prompt opened (no ``<think>``).
+
+        None means "decide from the text": a ``</think>`` with no opening tag.
+        """
+        return False
+
     def _parse_text(self, text: str, tools: list[ToolDefinition]) -> TextParseResult:
         """Parse tool calls out of text with the model's format."""
-        return text_parser_for(self.tool_call_format())(text, tools)
+        from ..toolcalls import get_format
+
+        return get_format(self.tool_call_format()).parse(text, tools,
+                                                         think_open=self.think_open())
 
     def _stream_parser(self, tools: list[ToolDefinition]) -> StreamTextParser:
         """An incremental parser of the model's format, for one stream."""
         from ..toolcalls import StreamingParser
 
-        return StreamingParser(self.tool_call_format(), tools)
+        return StreamingParser(self.tool_call_format(), tools, think_open=self.think_open())
 
     # -- discovery -----------------------------------------------------------------
 

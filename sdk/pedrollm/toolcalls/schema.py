@@ -34,13 +34,14 @@ def _types(schema: dict[str, Any]) -> set[str]:
                 if isinstance(sub, dict):
                     out |= _types(sub)
     if not out and "enum" in schema and isinstance(schema["enum"], list):
-        out.update(_json_type(v) for v in schema["enum"])
+        out.update(json_type(v) for v in schema["enum"])
     if not out and "properties" in schema:
         out.add("object")
     return out
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """Return the JSON-schema type name of a decoded value (a Python type name otherwise)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -53,11 +54,13 @@ def _json_type(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "array"
-    return "object"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 def _fits(value: Any, types: set[str]) -> bool:
-    t = _json_type(value)
+    t = json_type(value)
     return t in types or (t == "integer" and "number" in types)
 
 

@@ -172,11 +172,14 @@ class FixtureStore:
         self._lock = threading.Lock()
         self._by_endpoint: dict[str, list[Fixture]] = {}
         self._names: set[str] = set()
-        self._key_cache: dict[int, tuple[Fixture, dict[str, str]]] = {}
+        # endpoint -> level -> request fingerprint -> fixtures, in load order: a lookup
+        # per level instead of a scan of every fixture on every request.
+        self._index: dict[str, dict[str, dict[str, list[Fixture]]]] = {}
 
     def add(self, fixtures: Iterable[Fixture], replace: bool = False) -> None:
         """Add fixtures; a later fixture with a taken name replaces it only when replace."""
         with self._lock:
+            replaced = False
             for fixture in fixtures:
                 endpoint = self._endpoint_of(fixture.method, fixture.path) or (
                     f"{fixture.method} {fixture.path}"
@@ -186,8 +189,23 @@ class FixtureStore:
                         raise ValueError(f"fixture name {fixture.name!r} is already loaded")
                     for bucket in self._by_endpoint.values():
                         bucket[:] = [f for f in bucket if f.name != fixture.name]
+                    replaced = True
                 self._names.add(fixture.name)
                 self._by_endpoint.setdefault(endpoint, []).append(fixture)
+                if not replaced:
+                    self._index_one(endpoint, fixture)
+            if replaced:
+                self._index = {}
+                for endpoint, bucket in self._by_endpoint.items():
+                    for fixture in bucket:
+                        self._index_one(endpoint, fixture)
+
+    def _index_one(self, endpoint: str, fixture: Fixture) -> None:
+        """Add one fixture to the fingerprint index (the lock is held)."""
+        levels = self._index.setdefault(endpoint, {level: {} for level in LEVELS})
+        for level in LEVELS:
+            key = _fingerprint(key_for(level, fixture.body))
+            levels[level].setdefault(key, []).append(fixture)
 
     def all(self) -> list[Fixture]:
         """Return every fixture in load order."""
@@ -199,21 +217,12 @@ class FixtureStore:
         with self._lock:
             return list(self._by_endpoint.get(endpoint, ()))
 
-    def _keys(self, fixture: Fixture) -> dict[str, str]:
-        cached = self._key_cache.get(id(fixture))
-        if cached is None or cached[0] is not fixture:
-            keys = {level: _fingerprint(key_for(level, fixture.body)) for level in LEVELS}
-            cached = (fixture, keys)
-            with self._lock:
-                self._key_cache[id(fixture)] = cached
-        return cached[1]
-
     def find(self, endpoint: str, body: Any, stream: bool) -> Match | None:
         """Find a fixture by the fallback order exact, sampling, conversation; None if none."""
-        pool = self.candidates(endpoint)
+        with self._lock:
+            levels = self._index.get(endpoint, {})
         for level in LEVELS:
-            want = _fingerprint(key_for(level, body))
-            hits = [f for f in pool if self._keys(f)[level] == want]
+            hits = levels.get(level, {}).get(_fingerprint(key_for(level, body)), [])
             if hits:
                 same_form = [f for f in hits if f.streamed == stream]
                 return Match((same_form or hits)[0], level)

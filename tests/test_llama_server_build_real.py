@@ -16,20 +16,12 @@ import pytest
 import requests
 
 from contracts.servers.llama_server import LlamaServer
+from contracts.servers.record_fixtures import WEATHER_TOOL
 from contracts.servers.scripted_model import ANSWER, TOOL_ARGUMENTS, tool_call_text
 
 pytestmark = pytest.mark.real_server
 pytest_plugins = ["contracts.servers.pytest_fixtures"]
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]},
-    },
-}
 ASK: dict[str, Any] = {"role": "user", "content": "What is the weather in Paris?"}
 CALL = {"id": "call_1", "type": "function",
         "function": {"name": "get_weather", "arguments": json.dumps(TOOL_ARGUMENTS)}}

@@ -6,17 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contracts.servers.record_fixtures import WEATHER_TOOL as WEATHER_TOOL
 from fakellama.fixtures import bundled_dir
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]},
-    },
-}
 
 
 def bundled(name: str) -> dict[str, Any]:

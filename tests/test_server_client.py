@@ -220,3 +220,16 @@ def test_api_key_sent_as_bearer_and_kept_out_of_repr_and_errors(httpserver: HTTP
         c.infer(InferenceRequest(user_prompt="hi"))
     assert type(info.value).__name__ == "AuthenticationError"
     assert secret not in str(info.value) and secret not in repr(info.value)
+
+
+def test_headers_changed_on_the_session_reach_the_next_request(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(CHAT).respond_with_json(completion("ok"))
+    c = client(httpserver, api_key="first-key")
+    c.infer(InferenceRequest(user_prompt="hi"))
+    c.session.headers["Authorization"] = "Bearer second-key"
+    c.session.headers["X-Trace"] = "42"
+    c.infer(InferenceRequest(user_prompt="hi again"))
+    sent = [r.headers for r, _ in httpserver.log]
+    assert sent[0]["Authorization"] == "Bearer first-key" and "X-Trace" not in sent[0]
+    assert sent[1]["Authorization"] == "Bearer second-key" and sent[1]["X-Trace"] == "42"
+    assert json.loads(httpserver.log[1][0].get_data())["messages"][0]["content"] == "hi again"

@@ -150,6 +150,8 @@ class ServerClient:
             session = requests.Session()
             settle_environment(session, self.base_url)
         self.session = session
+        self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
+        self._template_headers: tuple[tuple[str, str | bytes], ...] = ()
         self.session.headers["User-Agent"] = f"pedrollm/{__version__}"
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
@@ -168,13 +170,34 @@ class ServerClient:
         """Return the absolute URL of a server path."""
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
+    def _prepare(self, method: str, url: str, json_body: Any) -> requests.PreparedRequest:
+        """A prepared request: a copy of one prepared per (method, URL), with this body.
+
+        ``Session.request`` merges the session's headers, cookies and hooks into every
+        request afresh, most of a local request's client-side cost; this client sends
+        to a handful of URLs with fixed headers, so the merge is done once per URL.
+        Headers changed on the session afterwards reset the templates.
+        """
+        headers_now = tuple(self.session.headers.items())
+        if headers_now != self._template_headers:
+            self._templates = {}
+            self._template_headers = headers_now
+        template = self._templates.get((method, url))
+        if template is None:
+            template = self.session.prepare_request(requests.Request(method, url))
+            self._templates[(method, url)] = template
+        prepared = template.copy()
+        if json_body is not None:
+            prepared.prepare_body(data=None, files=None, json=json_body)
+        return prepared
+
     def _send_once(self, method: str, url: str, json_body: Any, stream: bool,
                    timeout: tuple[float, float]) -> requests.Response:
         """Send one request; map transport failures and HTTP errors to SDK errors."""
         shown = self._shown(url)
         try:
-            resp = self.session.request(method, url, json=json_body, stream=stream,
-                                        timeout=timeout)
+            resp = self.session.send(self._prepare(method, url, json_body), stream=stream,
+                                     timeout=timeout)
         except requests.exceptions.ConnectTimeout as exc:
             raise ConnectTimeout(
                 f"could not connect to {shown} within {timeout[0]:g}s"

@@ -15,7 +15,7 @@ import re
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
-from pedrollm.toolcalls.regions import join_content, until
+from pedrollm.toolcalls.regions import join_content, spans, until
 from pedrollm.toolcalls.result import ParseResult, Region
 from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
 
@@ -49,21 +49,8 @@ def _one_call(inner: str) -> ToolCall | InvalidToolCall:
 
 def decode_calls(body: str) -> list[ToolCall | InvalidToolCall]:
     """Decode the ``<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`` calls of a body in order."""
-    items: list[ToolCall | InvalidToolCall] = []
-    pos = 0
-    while True:
-        b = body.find(CALL_BEGIN, pos)
-        if b < 0:
-            break
-        e = body.find(CALL_END, b)
-        if e < 0:
-            items.append(
-                InvalidToolCall(raw=body[b:], error=f"tool call cut off before {CALL_END}")
-            )
-            break
-        items.append(_one_call(body[b + len(CALL_BEGIN) : e]))
-        pos = e + len(CALL_END)
-    return items
+    return [span if isinstance(span, InvalidToolCall) else _one_call(span)
+            for span in spans(body, CALL_BEGIN, CALL_END)]
 
 
 def _decode_section(region: str, head_len: int, tools: Tools) -> Region:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
-from pedrollm.toolcalls.regions import join_content, until
+from pedrollm.toolcalls.regions import join_content, spans, until
 from pedrollm.toolcalls.result import ParseResult, Region
 from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
 
@@ -30,19 +30,10 @@ def name_from_id(call_id: str) -> str:
 
 def _decode(region: str, head_len: int, tools: Tools) -> Region:
     items: list[ToolCall | InvalidToolCall] = []
-    pos = 0
-    while True:
-        b = region.find(CALL_BEGIN, pos)
-        if b < 0:
-            break
-        e = region.find(CALL_END, b)
-        if e < 0:
-            items.append(
-                InvalidToolCall(raw=region[b:], error=f"tool call cut off before {CALL_END}")
-            )
-            break
-        inner = region[b + len(CALL_BEGIN) : e]
-        pos = e + len(CALL_END)
+    for inner in spans(region, CALL_BEGIN, CALL_END):
+        if isinstance(inner, InvalidToolCall):
+            items.append(inner)
+            continue
         call_id, sep, args_text = inner.partition(ARG_BEGIN)
         call_id = call_id.strip()
         name = name_from_id(call_id)

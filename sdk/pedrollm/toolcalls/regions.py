@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pedrollm.toolcalls.engine import EndFinder, Opener, RegionDecoder, Tools
 from pedrollm.toolcalls.jsontext import MALFORMED, calls_from_json, scan_value, skip_ws
@@ -78,6 +78,22 @@ def body_of(region: str, head_len: int, close: str | None) -> tuple[str, bool]:
 def unterminated(region: str, close: str) -> Region:
     """A region cut off before its closing marker: one refused call with the raw text."""
     return Region(items=[InvalidToolCall(raw=region, error=f"tool call cut off before {close}")])
+
+
+def spans(text: str, begin: str, end: str) -> Iterator[str | InvalidToolCall]:
+    """Yield the text between each ``begin`` and its ``end``, in order.
+
+    A span whose ``end`` never comes is yielded as a refused call holding the raw text
+    from ``begin`` on, and ends the scan.
+    """
+    pos = 0
+    while (b := text.find(begin, pos)) >= 0:
+        e = text.find(end, b)
+        if e < 0:
+            yield InvalidToolCall(raw=text[b:], error=f"tool call cut off before {end}")
+            return
+        yield text[b + len(begin) : e]
+        pos = e + len(end)
 
 
 def decoder(close: str | None, body: BodyDecoder) -> RegionDecoder:

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Request
 from fakellama import convert
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
+from fakellama.httpd import SOCKET_KEY
 from fakellama.matching import FixtureStore
 from fakellama.personalities import ModelInfo, Reply, json_reply, personality
 from fakellama.prompt import count_prompt_tokens
@@ -174,7 +175,7 @@ class FakeLlamaApp:
                 request.method, request.path, dict(request.headers.items()), body, raw,
                 status, outcome.fixture))
         faults = outcome.faults
-        sock = environ.get("werkzeug.socket")
+        sock = environ.get(SOCKET_KEY) or environ.get("werkzeug.socket")
         if faults.close:
             _drop(sock)
         if faults.first_token_delay and outcome.events is None:

@@ -40,7 +40,9 @@ class Faults:
 
     def merged(self, other: Faults) -> Faults:
         """Return these faults overridden by every non-default setting of other."""
-        default = Faults()
+        default = NO_FAULTS
+        if other == default:
+            return self
         changes = {
             f.name: getattr(other, f.name)
             for f in fields(Faults)
@@ -51,11 +53,16 @@ class Faults:
     @property
     def any(self) -> bool:
         """True when any fault is set."""
-        return self != Faults()
+        return self != NO_FAULTS
+
+
+NO_FAULTS = Faults()
 
 
 def parse_faults(spec: str) -> Faults:
     """Parse "name[=value],..." (e.g. "status=429,retry_after=2" or "close") into Faults."""
+    if not spec:
+        return NO_FAULTS
     values: dict[str, object] = {}
     for item in (part.strip() for part in spec.replace(";", ",").split(",")):
         if not item:

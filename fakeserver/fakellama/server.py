@@ -7,27 +7,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from fakellama.app import FakeLlamaApp, ReceivedRequest
 from fakellama.faults import Faults
 from fakellama.fixtures import Fixture, bundled_dir, fixture_from_json, load_dir
-
-
-class QuietHandler(WSGIRequestHandler):
-    """Request handler that says `Server: llama.cpp` and logs nothing."""
-
-    server_version = "llama.cpp"
-
-    def version_string(self) -> str:
-        """Return the Server header value."""
-        return "llama.cpp"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Log nothing per request."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
-        """Log nothing (faults drop connections on purpose)."""
+from fakellama.httpd import KeepAliveServer
 
 
 def load_fixtures(
@@ -41,14 +24,21 @@ def load_fixtures(
 
 
 class BackgroundServer:
-    """Serve any WSGI app on a loopback port in a daemon thread; a context manager."""
+    """Serve any WSGI app on a loopback port in a daemon thread; a context manager.
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    Connections are kept open between requests as llama-server keeps them
+    (``Keep-Alive: timeout=5, max=100``); see :mod:`fakellama.httpd`.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
+                 keep_alive_timeout: float = 5.0, keep_alive_max: int = 100) -> None:
         """Configure the server; port 0 picks a free port when started."""
         self.wsgi_app = app
         self.host = host
         self.port = port
-        self._server: BaseWSGIServer | None = None
+        self.keep_alive_timeout = keep_alive_timeout
+        self.keep_alive_max = keep_alive_max
+        self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -56,14 +46,15 @@ class BackgroundServer:
         """Return the base URL, e.g. http://127.0.0.1:41234."""
         if self._server is None:
             raise RuntimeError("server is not running; use start() or a with block")
-        return f"http://{self.host}:{self._server.server_port}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> Self:
         """Start serving in a daemon thread; returns self."""
         if self._server is not None:
             return self
-        server = make_server(self.host, self.port, self.wsgi_app, threaded=True,
-                             request_handler=QuietHandler)
+        server = KeepAliveServer((self.host, self.port), self.wsgi_app,
+                                 keep_alive_timeout=self.keep_alive_timeout,
+                                 keep_alive_max=self.keep_alive_max)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
                                         name="fakellama", daemon=True)
@@ -71,11 +62,12 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving, close the listening socket and every open connection."""
         if self._server is None:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
@@ -108,8 +100,14 @@ class FakeServer(BackgroundServer):
         faults: str | Faults = "",
         metrics: bool = False,
         realtime: bool = False,
+        keep_alive_timeout: float = 5.0,
+        keep_alive_max: int = 100,
     ) -> None:
-        """Configure the server (bundled fixtures unless fixtures_dir); port 0 = free port."""
+        """Configure the server (bundled fixtures unless fixtures_dir); port 0 = free port.
+
+        Connections stay open for keep_alive_max requests or keep_alive_timeout idle
+        seconds, llama-server's defaults.
+        """
         self.app = FakeLlamaApp(
             load_fixtures(fixtures_dir, personality),
             personality_name=personality,
@@ -121,7 +119,8 @@ class FakeServer(BackgroundServer):
             metrics=metrics,
             realtime=realtime,
         )
-        super().__init__(self.app, host, port)
+        super().__init__(self.app, host, port, keep_alive_timeout=keep_alive_timeout,
+                         keep_alive_max=keep_alive_max)
 
     # -- conveniences for tests -------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """A keep-alive HTTP/1.1 chat server that answers each prompt with ``echo: <prompt>``.
 
-werkzeug's development server (fakellama's) closes the connection after every reply;
-llama-server keeps it open. This one keeps it open too, so connection reuse is tested.
+It answers any prompt without fixtures and counts the connections it accepts, so the
+concurrency tests can check connection reuse on a server other than fakellama's.
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault", default="", help='e.g. "status=429,retry_after=2"')
     serve.add_argument("--metrics", action="store_true", help="enable /metrics")
     serve.add_argument("--realtime", action="store_true", help="replay recorded event timing")
+    serve.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="close a connection idle this long (llama-server: 5)")
+    serve.add_argument("--keep-alive-max", type=int, default=100, metavar="N",
+                       help="close a connection after N requests; 1 closes every one "
+                            "(llama-server: 100)")
     record = sub.add_parser("record", help="proxy to a real server and write fixtures")
     record.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8080")
     record.add_argument("--out", required=True, help="directory for new fixtures")
@@ -67,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.fixtures, host=args.host, port=args.port, personality=args.personality,
                 api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
                 strict=args.strict, faults=args.fault, metrics=args.metrics,
-                realtime=args.realtime)
+                realtime=args.realtime, keep_alive_timeout=args.keep_alive_timeout,
+                keep_alive_max=args.keep_alive_max)
         else:
             recorder = Recorder(args.upstream, args.out, secrets=args.secret,
                                 server_name=args.server_name)

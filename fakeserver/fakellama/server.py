@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,11 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
                  keep_alive_timeout: float = 5.0, keep_alive_max: int = 100) -> None:
         """Configure the server; port 0 picks a free port when started."""
+        if keep_alive_max < 1:
+            raise ValueError(f"keep_alive_max must be at least 1, not {keep_alive_max}")
+        if not 0 < keep_alive_timeout < math.inf:
+            raise ValueError(f"keep_alive_timeout must be a number of seconds above 0, not "
+                             f"{keep_alive_timeout}")
         self.wsgi_app = app
         self.host = host
         self.port = port

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -195,3 +197,29 @@ def test_environ_carries_path_query_and_headers() -> None:
     assert seen["CONTENT_TYPE"] == "text/plain"
     assert seen["CONTENT_LENGTH"] == "4"
     assert seen["wsgi.input"].read() == b"body"
+
+
+def test_keep_alive_max_1_closes_every_connection_from_the_command_line() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "fakellama", "serve", "--port", "0",
+                             "--keep-alive-max", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split("listening on ", 1)[1].strip()
+        reply = requests.get(url + "/health")
+        assert reply.headers["Connection"] == "close"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--keep-alive-max", "0", "keep_alive_max must be at least 1, not 0"),
+    ("--keep-alive-timeout", "-1", "keep_alive_timeout must be a number of seconds above 0"),
+    ("--keep-alive-timeout", "inf", "keep_alive_timeout must be a number of seconds above 0"),
+])
+def test_bad_keep_alive_settings_are_refused_naming_the_setting(option: str, value: str,
+                                                                message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "fakellama", "serve", "--port", "0",
+                           option, value], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert message in done.stderr

@@ -9,9 +9,11 @@ server, so the two must agree).
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -150,3 +152,31 @@ def test_streamed_replies_agree(servers: tuple[str, str], target: Target, name: 
     assert fake.headers["Content-Type"].split(";")[0] == \
         real.headers["Content-Type"].split(";")[0] == "text/event-stream"
     assert sse_kinds(fake) == sse_kinds(real)
+
+
+def _connection_headers(url: str, ask_close: bool, stream: bool) -> dict[str, str | None]:
+    """The framing and connection headers one request gets, read off a raw connection."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if ask_close:
+        headers["Connection"] = "close"
+    body = json.dumps({"messages": [{"role": "user", "content": "Say hello."}],
+                       "max_tokens": 4, "stream": stream})
+    try:
+        conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        reply = conn.getresponse()
+        reply.read()
+        return {name: reply.getheader(name)
+                for name in ("Keep-Alive", "Connection", "Transfer-Encoding")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("ask_close", "stream"), [(False, False), (False, True),
+                                                   (True, False)],
+                         ids=["kept", "kept-stream", "client-closes"])
+def test_connection_handling_agrees(servers: tuple[str, str], ask_close: bool,
+                                    stream: bool) -> None:
+    real, fake = (_connection_headers(url, ask_close, stream) for url in servers)
+    assert fake == real

@@ -258,11 +258,12 @@ class OpenAIClient:
 
 
 class OllamaClient:
-    """ollama-python's synchronous client (Ollama's native /api/chat)."""
+    """ollama-python's synchronous client (Ollama's native /api/chat, NDJSON when streamed)."""
 
     def __init__(self, url: str) -> None:
         import ollama
 
+        self.url = url
         self.client = ollama.Client(host=url)
 
     def infer(self, prompt: str) -> int:
@@ -277,11 +278,25 @@ class OllamaClient:
         return sum(1 for _ in chunks)
 
     def match(self, prompt: str, stream: bool) -> str:
-        """Ollama's native API carries no fixture headers through this client."""
-        return "n/a"
+        """Return the fixture and match level the fake reports for this client's request."""
+        import ollama
+
+        seen: dict[str, str] = {}
+
+        def keep_headers(response: Any) -> None:
+            seen.update(response.headers)
+
+        # A client of its own, so the measured one carries no response hook.
+        with ollama.Client(host=self.url, event_hooks={"response": [keep_headers]}) as client:
+            reply = client.chat(model=MODEL, messages=[{"role": "user", "content": prompt}],
+                                stream=stream)
+            if stream:
+                sum(1 for _ in reply)
+        return f"{seen.get('x-fakellama-fixture')}/{seen.get('x-fakellama-match')}"
 
     def close(self) -> None:
-        """Nothing to close."""
+        """Close the client's connection pool."""
+        self.client.close()
 
 
 def ollama_native_answers(url: str) -> str | None:
@@ -590,6 +605,8 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
             native = ollama_native_answers(url)
             if native is None:
                 ollama_clients["ollama-python"] = OllamaClient(url)
+            o_matches = {name: (c.match(SHORT_PROMPT, False), c.match(SHORT_PROMPT, True))
+                         for name, c in ollama_clients.items()}
             o_infer = interleave(calls_of(ollama_clients, "infer", SHORT_PROMPT), rounds // 2,
                                  warmup)
             o_stream = interleave(calls_of(ollama_clients, "stream", SHORT_PROMPT),
@@ -646,6 +663,13 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
         ]
     out += [
         "### Ollama personality",
+        "",
+        "pedrollm, openai-python and the floor use Ollama's OpenAI-compatible `/v1`; "
+        "ollama-python uses Ollama's native `POST /api/chat` (one JSON object, or NDJSON "
+        f"lines when streamed); {rounds // 2} rounds. The fake matched "
+        + ("every client's request to the same fixture (" if len(set(o_matches.values())) == 1
+           else "the clients' requests to DIFFERENT fixtures (")
+        + "; ".join(f"{n}: {m[0]}, {m[1]}" for n, m in o_matches.items()) + ").",
         "",
         table(o_rows, "openai-python"),
         "",

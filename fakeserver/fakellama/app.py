@@ -12,11 +12,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from fakellama import convert
+from fakellama import convert, ollama_native
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
-from fakellama.matching import FixtureStore
+from fakellama.matching import FixtureStore, Match
 from fakellama.personalities import ModelInfo, Reply, json_reply, personality
 from fakellama.prompt import count_prompt_tokens
 from fakellama.wire import SSE_CONTENT_TYPE, dumps, parse_sse_block, sse_event
@@ -25,6 +25,10 @@ StartResponse = Callable[..., Any]
 DEFAULT_CTX_SIZE = 4096
 MATCH_HEADER = "X-Fakellama-Match"
 FIXTURE_HEADER = "X-Fakellama-Fixture"
+# What malformed_sse / malformed_json put in place of the second streamed event.
+_BROKEN_EVENT = {SSE_CONTENT_TYPE: "data: {\"choices\":[{\"delta\":{\"content\":\"\n\n",
+                 ollama_native.NDJSON_CONTENT_TYPE: "{\"message\":{\"role\":\"assistant\","
+                                                    "\"content\":\"\n"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class _Outcome:
     faults: Faults = field(default_factory=Faults)
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
     body: Any = None
+    content_type: str = SSE_CONTENT_TYPE
+
+
+# How a matched fixture becomes an outcome: (fixture, match level, body, stream, faults).
+Replay = Callable[[Fixture, str, Any, bool, Faults], _Outcome]
 
 
 def _is_obj_list(value: Any) -> bool:
@@ -108,6 +117,8 @@ class FakeLlamaApp:
         self._loading_until = 0.0
         self._replay_cache: dict[tuple[int, bool, bool], tuple[Fixture, Reply | None,
                                                               tuple[SseEvent, ...] | None]] = {}
+        self._native_cache: dict[tuple[int, str, bool],
+                                 tuple[Fixture, ollama_native.NativeReply]] = {}
         self.set_faults(faults)
 
     def _recorded(self, key: str) -> Any:
@@ -163,6 +174,10 @@ class FakeLlamaApp:
                                                             "invalid_request_error"))
         else:
             outcome = self._handle(request, raw, header_faults)
+        if (outcome.reply is not None and outcome.reply.status >= 400
+                and self.personality.endpoint(request.method, request.path)
+                in ollama_native.ENDPOINTS):
+            outcome.reply = ollama_native.as_native_error(outcome.reply)
         body: Any = outcome.body
         if body is None and raw:
             try:
@@ -186,8 +201,8 @@ class FakeLlamaApp:
         if outcome.level:
             headers.append((MATCH_HEADER, outcome.level))
         if outcome.events is not None:
-            start_response("200 OK", [("Content-Type", SSE_CONTENT_TYPE), *headers])
-            return self._stream(outcome.events, faults, sock)
+            start_response("200 OK", [("Content-Type", outcome.content_type), *headers])
+            return self._stream(outcome.events, faults, sock, _BROKEN_EVENT[outcome.content_type])
         assert outcome.reply is not None
         reply = outcome.reply
         payload = reply.body
@@ -218,6 +233,8 @@ class FakeLlamaApp:
         endpoint = persona.endpoint(method, path)
         if endpoint is None:
             return _Outcome(reply=persona.not_found(method, path), faults=faults)
+        if endpoint in ollama_native.ENDPOINTS:
+            return self._native(endpoint, method, path, raw, faults)
         body: Any = None
         if endpoint in persona.json_body:
             try:
@@ -229,13 +246,10 @@ class FakeLlamaApp:
                 return _Outcome(reply=persona.error(400, problem, "invalid_request_error"),
                                 faults=faults)
         stream = isinstance(body, dict) and body.get("stream") is True
-        generating = endpoint in persona.generating
-        if generating and self._explicit_ctx:
-            overflow = self._overflow(body)
-            if overflow:
-                return _Outcome(reply=overflow, faults=faults)
+        if endpoint in persona.generating:
+            return self._generate(endpoint, method, path, body, stream, faults, self._replay)
         match = self.store.find(endpoint, body, stream)
-        if match is not None and not generating and (
+        if match is not None and (
             match.fixture.metadata.get("personality", "llamacpp") != persona.name
         ):
             match = None  # another server's recorded /health or /models is not ours
@@ -246,18 +260,70 @@ class FakeLlamaApp:
         builtin = persona.builtin(endpoint)
         if builtin is not None:
             return _Outcome(reply=builtin(self.info, body), faults=faults, body=body)
-        if generating and not self._explicit_ctx:
-            overflow = self._overflow(body)
-            if overflow:
-                return _Outcome(reply=overflow, faults=faults)
-        closest = self.store.closest(endpoint, body, stream, count=1)
-        if generating and closest and not self.strict:
-            outcome = self._replay(closest[0], "closest", body, stream, faults)
-            outcome.body = body
-            return outcome
         message = self.store.describe_miss(method, path, endpoint, body, stream)
         return _Outcome(reply=persona.error(400, message, "invalid_request_error"), faults=faults,
                         body=body)
+
+    def _generate(self, endpoint: str, method: str, path: str, body: Any, stream: bool,
+                  faults: Faults, replay: Replay) -> _Outcome:
+        """Answer a generating request: the context check, a fixture, else the closest or a miss."""
+        if self._explicit_ctx and (overflow := self._overflow(body)):
+            return _Outcome(reply=overflow, faults=faults)
+        match = self.store.find(endpoint, body, stream)
+        if match is None and not self._explicit_ctx and (overflow := self._overflow(body)):
+            return _Outcome(reply=overflow, faults=faults)
+        if match is None and not self.strict:
+            closest = self.store.closest(endpoint, body, stream, count=1)
+            match = Match(closest[0], "closest") if closest else None
+        if match is None:
+            message = self.store.describe_miss(method, path, endpoint, body, stream)
+            return _Outcome(reply=self.personality.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body)
+        outcome = replay(match.fixture, match.level, body, stream, faults)
+        outcome.body = body
+        return outcome
+
+    def _native(self, endpoint: str, method: str, path: str, raw: bytes,
+                faults: Faults) -> _Outcome:
+        """Answer Ollama's /api/chat or /api/generate from the chat fixtures /v1 replays."""
+        try:
+            request = ollama_native.parse_request(endpoint, raw, self.info.name)
+        except ollama_native.NativeError as exc:
+            return _Outcome(reply=ollama_native.error_reply(exc.status, str(exc)), faults=faults)
+        if request.loading:
+            return _Outcome(reply=ollama_native.load_reply(request), faults=faults,
+                            body=request.body)
+
+        def replay(fixture: Fixture, level: str, body: Any, stream: bool,
+                   faults: Faults) -> _Outcome:
+            return self._native_replay(request, fixture, level, faults)
+
+        outcome = self._generate("chat", method, path, request.chat, request.stream, faults,
+                                 replay)
+        outcome.body = request.body
+        return outcome
+
+    def _native_replay(self, request: ollama_native.NativeRequest, fixture: Fixture, level: str,
+                       faults: Faults) -> _Outcome:
+        """The fixture's reply in Ollama's native shape (rendered once per fixture and form)."""
+        if fixture.faults:
+            faults = parse_faults(fixture.faults).merged(faults)
+        outcome = _Outcome(fixture=fixture.name, level=level, faults=faults)
+        if faults.status:
+            outcome.reply = self._fault_status(faults)
+            return outcome
+        key = (id(fixture), request.endpoint, request.thinking)
+        cached = self._native_cache.get(key)
+        if cached is None or cached[0] is not fixture:
+            cached = (fixture, ollama_native.render(fixture, request.endpoint, request.thinking))
+            with self._lock:
+                self._native_cache[key] = cached
+        if request.stream and cached[1].error is None:
+            outcome.events = cached[1].events(request.model)
+            outcome.content_type = ollama_native.NDJSON_CONTENT_TYPE
+        else:
+            outcome.reply = cached[1].reply(request.model)
+        return outcome
 
     def _authorized(self, request: Request) -> bool:
         # As llama-server: Authorization, else X-Api-Key; either may carry "Bearer ".
@@ -335,7 +401,7 @@ class FakeLlamaApp:
         return _replace_key(body, "n_ctx", self.info.ctx_size)
 
     def _stream(self, events: tuple[SseEvent, ...], faults: Faults,
-                sock: socket.socket | None) -> Iterator[bytes]:
+                sock: socket.socket | None, broken: str) -> Iterator[bytes]:
         if faults.first_token_delay:
             time.sleep(faults.first_token_delay)
         previous_t = 0.0
@@ -352,7 +418,7 @@ class FakeLlamaApp:
             previous_t = event.t
             raw = event.raw
             if (faults.malformed_sse or faults.malformed_json) and index == min(1, len(events) - 1):
-                raw = "data: {\"choices\":[{\"delta\":{\"content\":\"\n\n"
+                raw = broken
             yield raw.encode("utf-8")
 
 

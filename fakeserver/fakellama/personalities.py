@@ -207,7 +207,7 @@ def _strip_llama_extras(body: Any) -> Any:
 
 
 class Ollama(Personality):
-    """Ollama: root banner, /api/* routes, OpenAI API under /v1 with its own quirks."""
+    """Ollama: root banner, /api/* routes (native chat included), OpenAI API under /v1."""
 
     name = "ollama"
     routes = {
@@ -216,6 +216,8 @@ class Ollama(Personality):
         ("GET", "/api/version"): "version",
         ("GET", "/api/tags"): "tags",
         ("POST", "/api/show"): "show",
+        ("POST", "/api/chat"): "ollama_chat",  # native API: fakellama/ollama_native.py
+        ("POST", "/api/generate"): "ollama_generate",
         ("GET", "/v1/models"): "models",
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/v1/completions"): "oai_completion",

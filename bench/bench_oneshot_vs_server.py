@@ -2,26 +2,34 @@
 
 Run from the repository root: python -m bench.bench_oneshot_vs_server [--prompts N]
 
-For each model (the scripted tiny model, and random-weight GGUFs of about 50 MB and
-500 MB written by contracts/servers/scripted_model.py) the same N prompts go through
-(a) one ``llama-cli`` process per prompt, as the old pedrocli did, and (b) the SDK
-against one llama-server started for that model, alternating a then b, b then a. Both
-sides generate exactly the same number of tokens (``-n``/``max_tokens``, end of
-generation ignored) from the same chat prompt with the same threads, context size and
-greedy sampling. The table gives the median per-prompt latency of each side and the
-ratio once the server is up, and the first request with the server's start.
+For each model (the scripted tiny model; random-weight dense GGUFs of about 50 MB and
+500 MB; and random-weight mixture-of-experts GGUFs of about 500 MB, all written by
+contracts/servers/scripted_model.py) the same N prompts go through (a) one
+``llama-cli`` process per prompt, as the old pedrocli did, and (b) the SDK against one
+llama-server started for that model, alternating a then b, b then a. Both sides
+generate exactly the same number of tokens (``-n``/``max_tokens``, end of generation
+ignored) from the same chat prompt with the same threads, context size and greedy
+sampling. The table gives the median per-prompt latency of each side and the ratio once
+the server is up, and the first request with the server's start.
+
+The dense models show the gap when per-token compute reads every weight of the file;
+the mixture-of-experts models show it when a token reads only a few percent of the
+file while loading still prepares all of it, as with large real models.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any, cast
 
 from bench.machine import command_line, describe
 
@@ -33,15 +41,44 @@ PACKAGES = ["pedrollm", "requests"]
 
 @dataclass
 class ModelCase:
-    """A model to measure: a label and the file."""
+    """A model to measure: a label, the file, and (for a mixture) its expert counts."""
 
     label: str
     path: Path
+    experts: int = 0
+    experts_used: int = 0
 
     @property
     def size_mb(self) -> float:
         """The file size in MB."""
         return self.path.stat().st_size / 1e6
+
+    @cached_property
+    def per_token_mb(self) -> float:
+        """MB of weights one generated token is multiplied by (all of them if dense)."""
+        from contracts.servers.scripted_model import weights_read_per_token
+
+        return weights_read_per_token(self.path) / 1e6
+
+    @cached_property
+    def shape(self) -> str:
+        """The model's shape, read back from the file."""
+        from gguf import GGUFReader, LlamaFileType
+
+        reader = GGUFReader(self.path)
+
+        def field(key: str) -> Any:
+            return reader.fields[key].contents() if key in reader.fields else None
+
+        arch = field("general.architecture")
+        params = sum(int(t.n_elements) for t in reader.tensors)
+        ff = field(f"{arch}.feed_forward_length")
+        ffn = (f"{self.experts} experts of width {ff} per block, {self.experts_used} used "
+               "per token" if self.experts else f"feed-forward {ff}")
+        kind = LlamaFileType(field("general.file_type")).name.removeprefix("MOSTLY_")
+        return (f"{field(f'{arch}.block_count')} blocks, width "
+                f"{field(f'{arch}.embedding_length')}, {ffn}, {kind}; "
+                f"{params / 1e6:.0f} M weights in {self.size_mb:.1f} MB")
 
 
 @dataclass
@@ -122,22 +159,91 @@ def run_cli(shot: OneShot, model: Path, prompt: str, n_predict: int, threads: in
 # -- models ---------------------------------------------------------------------------------
 
 
-def models(directory: Path, sizes_mb: list[float]) -> list[ModelCase]:
-    """Write (or reuse) the scripted model and one random-weight model per size."""
-    from contracts.servers.scripted_model import write_random_model, write_scripted_model
+@dataclass(frozen=True)
+class MoeSpec:
+    """A mixture-of-experts model to write: size, experts, experts used, weight type."""
+
+    size_mb: float
+    experts: int
+    used: int
+    weight_type: str
+
+
+WEIGHT_TYPES = ("F16", "Q8_0", "Q4_0")
+# The F16 mixture, then the same budget in Q4_0 (llama.cpp repacks Q4_0 at load on an
+# AVX2 CPU) with the same 128 experts, then with 384 experts: 3x the experts, each of
+# the F16 mixture's width, in the same file size, so per-token work stays small.
+DEFAULT_MOE = ["500:128x2:F16", "500:128x2:Q4_0", "500:384x2:Q4_0"]
+
+
+def moe_spec(text: str) -> MoeSpec:
+    """Parse ``SIZE_MB:EXPERTSxUSED:TYPE``, e.g. ``500:128x2:Q4_0``."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?):(\d+)x(\d+):(\w+)", text)
+    if not match or match.group(4) not in WEIGHT_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SIZE_MB:EXPERTSxUSED:TYPE with TYPE one of "
+            f"{', '.join(WEIGHT_TYPES)}, e.g. 500:128x2:Q4_0")
+    return MoeSpec(float(match.group(1)), int(match.group(2)), int(match.group(3)),
+                   match.group(4))
+
+
+def is_current(path: Path, spec: MoeSpec) -> bool:
+    """Whether ``path`` holds the model the generator writes now for ``spec``.
+
+    The files are cached by name; one written by an older generator (another shape for
+    the same size) is rewritten rather than measured under the current description.
+    """
+    from gguf import GGUFReader, LlamaFileType
+
+    from contracts.servers.scripted_model import WEIGHT_TYPES, WeightType, random_model_shape
+
+    if not path.exists():
+        return False
+    fields = GGUFReader(path).fields
+
+    def value(key: str) -> Any:
+        return fields[key].contents() if key in fields else 0
+
+    width, ff, blocks = random_model_shape(spec.size_mb, experts=spec.experts,
+                                           weight_type=cast(WeightType, spec.weight_type))
+    file_type: LlamaFileType = WEIGHT_TYPES[spec.weight_type][1]
+    return ((value("llama.embedding_length"), value("llama.feed_forward_length"),
+             value("llama.block_count"), value("llama.expert_count"),
+             value("llama.expert_used_count"), value("general.file_type"))
+            == (width, ff, blocks, spec.experts, spec.used, int(file_type)))
+
+
+def models(directory: Path, sizes_mb: list[float], moe: list[MoeSpec]) -> list[ModelCase]:
+    """Write (or reuse) the scripted model, the dense models and the mixtures of experts."""
+    from contracts.servers.scripted_model import (
+        WeightType,
+        write_random_model,
+        write_scripted_model,
+    )
 
     directory.mkdir(parents=True, exist_ok=True)
     scripted = directory / "scripted.gguf"
     write_scripted_model(scripted)
     cases = [ModelCase("scripted tiny", scripted)]
-    for size in sizes_mb:
-        path = directory / f"random-{size:g}mb-seed0.gguf"
-        if not path.exists():
+    wanted = [MoeSpec(size, 0, 0, "F16") for size in sizes_mb] + moe
+    for spec in wanted:
+        typed = "" if spec.weight_type == "F16" else f"-{spec.weight_type.lower()}"
+        if spec.experts:
+            path = directory / (f"random-moe{spec.experts}x{spec.used}{typed}-"
+                                f"{spec.size_mb:g}mb-seed0.gguf")
+            label = (f"random MoE ~{spec.size_mb:g} MB {spec.weight_type}, {spec.experts} "
+                     f"experts ({spec.used} used)")
+        else:
+            path = directory / f"random{typed}-{spec.size_mb:g}mb-seed0.gguf"
+            label = f"random dense ~{spec.size_mb:g} MB {spec.weight_type}"
+        if not is_current(path, spec):
             print(f"writing {path} ...", file=sys.stderr, flush=True)
             partial = path.with_suffix(".partial")
-            write_random_model(partial, size)
+            write_random_model(partial, spec.size_mb, experts=spec.experts,
+                               experts_used=spec.used or 2,
+                               weight_type=cast(WeightType, spec.weight_type))
             partial.replace(path)
-        cases.append(ModelCase(f"random ~{size:g} MB", path))
+        cases.append(ModelCase(label, path, spec.experts, spec.used))
     return cases
 
 
@@ -213,12 +319,12 @@ def p95(values: list[float]) -> float:
 def table(results: list[Result]) -> str:
     """Return the Markdown table, one row per model."""
     lines = [
-        "| model | size MB | one-shot cold median s | one-shot median s | one-shot p95 s "
-        "| server start s "
+        "| model | size MB | weights per token MB (% of file) | one-shot cold median s "
+        "| one-shot median s | one-shot p95 s | server start s "
         "| server 1st request s | server median after 1st s | server p95 after 1st s "
         "| ratio after 1st (one-shot / server) | one-shot extra per prompt s "
         "| 1st prompt: one-shot / (start + 1st) | N prompts total: one-shot / (start + server) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         after = r.sdk[1:] or r.sdk
@@ -227,7 +333,10 @@ def table(results: list[Result]) -> str:
         first = r.server_start + r.sdk[0]
         cold = f"{statistics.median(r.cold):.3f}" if r.cold else "n/a"
         lines.append(
-            f"| {r.case.label} | {r.case.size_mb:.1f} | {cold} | {cli_median:.3f} "
+            f"| {r.case.label} | {r.case.size_mb:.1f} "
+            f"| {r.case.per_token_mb:.1f} ({100 * r.case.per_token_mb / r.case.size_mb:.1f} %) "
+            f"| {cold} "
+            f"| {cli_median:.3f} "
             f"| {p95(r.cli):.3f} "
             f"| {r.server_start:.2f} | {r.sdk[0]:.3f} | {sdk_median:.4f} | {p95(after):.4f} "
             f"| **{cli_median / sdk_median:.1f}x** | {cli_median - sdk_median:.3f} "
@@ -237,16 +346,98 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def medians(r: Result) -> tuple[float, float]:
+    """(one-shot median, server median after the first request) of one model."""
+    return statistics.median(r.cli), statistics.median(r.sdk[1:] or r.sdk)
+
+
+def reading(results: list[Result]) -> str:
+    """What the curve shows: what each side pays per prompt, with this run's figures."""
+    tiny = next((r for r in results if r.case.label == "scripted tiny"), None)
+    parts = [
+        "What drives the gap. Per prompt the one-shot side pays for starting the process, "
+        "loading the model, llama-cli's warm-up decode (for a mixture of experts llama.cpp "
+        "runs every expert in it, so it reads the whole file) and the whole prompt (the "
+        "server reuses the prompt prefix it has cached); both sides pay for generating, "
+        "which grows with the weights each token is multiplied by (the `weights per token` "
+        "column: all of a dense model, the router plus `used` of the experts of a "
+        "mixture). Loading an F16 file is mapping it, cheap while it is in the page cache; "
+        "Q4_0 matrices on this AVX2 CPU are repacked at load into llama.cpp's interleaved "
+        "CPU layout (`CPU_REPACK`, on by default), a copy of almost the whole file, so "
+        "that part of loading grows with the file."]
+    if tiny:
+        cli, sdk = medians(tiny)
+        parts.append(f"The scripted tiny row, where loading and compute are negligible, shows "
+                     f"the fixed cost of a one-shot process here: {cli:.3f} s, against "
+                     f"{sdk:.4f} s for a server request.")
+    for r in compute_bound(results):
+        cli, sdk = medians(r)
+        parts.append(
+            f"The {r.case.label} row is compute-bound on this CPU: its server spends "
+            f"{sdk:.2f} s per request generating, more than the {cli - sdk:.2f} s a one-shot "
+            f"prompt adds (median), so its ratio measures per-token compute more than "
+            f"loading, and it is not a row the target is judged on.")
+    return " ".join(parts)
+
+
+def compute_bound(results: list[Result]) -> list[Result]:
+    """The dense random models whose server request costs more than one-shot adds to it."""
+    bound: list[Result] = []
+    for r in results:
+        cli, sdk = medians(r)
+        if not r.case.experts and r.case.label != "scripted tiny" and sdk >= cli - sdk:
+            bound.append(r)
+    return bound
+
+
 def target_line(results: list[Result]) -> str:
-    """Say how the largest model compares with the 10x target, and what each side spent."""
-    largest = max(results, key=lambda r: r.case.size_mb)
-    cli_median = statistics.median(largest.cli)
-    sdk_median = statistics.median(largest.sdk[1:] or largest.sdk)
-    ratio = cli_median / sdk_median
-    return (f"Target ≥ 10x after the first request on the largest model ({largest.case.label}): "
-            f"{ratio:.1f}x, {'met' if ratio >= 10 else 'not met'}. There each one-shot prompt "
-            f"spent {cli_median - sdk_median:.2f} s more than a server request (median), "
-            f"while the server itself spent {sdk_median:.2f} s per request generating.")
+    """Judge the 10x target on the mixture-of-experts rows, one verdict per row."""
+    moe = [r for r in results if r.case.experts]
+    if not moe:
+        largest = max(results, key=lambda r: r.case.size_mb)
+        cli, sdk = medians(largest)
+        return (f"Target ≥ 10x after the first request, here judged on the largest model "
+                f"({largest.case.label}, no mixture-of-experts model in this run): "
+                f"{cli / sdk:.1f}x, {'met' if cli / sdk >= 10 else 'not met'}.")
+    verdicts: list[str] = []
+    met: list[float] = []
+    missed: list[float] = []
+    for r in moe:
+        cli, sdk = medians(r)
+        ratio = cli / sdk
+        share = 100 * r.case.per_token_mb / r.case.size_mb
+        (met if ratio >= 10 else missed).append(share)
+        verdicts.append(
+            f"{r.case.label}: **{ratio:.1f}x, {'met' if ratio >= 10 else 'not met'}** "
+            f"(one-shot {cli:.3f} s, server {sdk:.4f} s per prompt; a token reads "
+            f"{share:.1f} % of the file)")
+    bound = ", ".join(r.case.label for r in compute_bound(results))
+    line = ("Target: ≥ 10x after the first request on a ~500 MB model where loading, not "
+            "per-token compute, dominates, as it does for large real models whose tokens "
+            "each use a small part of their weights. It is judged on the mixture-of-experts "
+            "rows, the only ~500 MB ones here of that kind"
+            + (f" ({bound}: compute-bound, see above)" if bound else "")
+            + f"; met on {len(met)} of {len(moe)}. " + "; ".join(verdicts) + ".")
+    if met and missed and max(met) < min(missed):
+        one_shot = [medians(r)[0] for r in moe]
+        line += (f" So here it is met only where a token reads at most {max(met):.1f} % of "
+                 f"the file, and not where it reads {min(missed):.1f} % or more: with the "
+                 f"file in the page cache a one-shot prompt on these rows costs "
+                 f"{min(one_shot):.2f} to {max(one_shot):.2f} s in all (start, load, "
+                 f"warm-up, whole prompt, generation), so 10x needs a server request under "
+                 f"{min(one_shot) / 10:.3f} to {max(one_shot) / 10:.3f} s, which only the "
+                 "least per-token work reaches.")
+    return line + " " + PUBLISHED_SPARSITY
+
+
+# Published active-parameter counts (the model cards), to place the rows above.
+PUBLISHED_SPARSITY = (
+    "For comparison, published mixtures run more of their weights per token: DeepSeek-V3 "
+    "37 B of 671 B (5.5 %), Qwen3-30B-A3B 3.3 B of 30.5 B (11 %), Mixtral 8x7B 12.9 B of "
+    "46.7 B (28 %). A ~500 MB model with their proportions reads more per token than "
+    "the 3 to 4 % rows above, so on this CPU, with the file in the page cache, it would "
+    "not do better than those rows did; the sparsest row is the only one that meets the "
+    "target.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -261,7 +452,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cold-runs", type=int, default=3,
                         help="one-shot runs per model with the model file out of the page cache")
     parser.add_argument("--sizes-mb", type=float, nargs="*", default=[50.0, 500.0],
-                        help="random-weight model sizes besides the scripted model")
+                        help="dense random-weight model sizes besides the scripted model")
+    parser.add_argument("--moe", type=moe_spec, nargs="*", default=None,
+                        metavar="SIZE_MB:EXPERTSxUSED:TYPE",
+                        help="mixture-of-experts random-weight models "
+                             f"(default: {' '.join(DEFAULT_MOE)})")
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="where the benchmark models are written (default: the cache)")
     args = parser.parse_args(argv)
@@ -273,7 +468,8 @@ def main(argv: list[str] | None = None) -> None:
 
     server_binary = ensure_llama_server(progress=progress)
     shot = one_shot_mode(ensure_llama_cli(progress=progress))
-    cases = models(args.models_dir or cache_root() / "bench-models", args.sizes_mb)
+    moe = args.moe if args.moe is not None else [moe_spec(text) for text in DEFAULT_MOE]
+    cases = models(args.models_dir or cache_root() / "bench-models", args.sizes_mb, moe)
     # Short prompts: the scripted vocabulary has few merges, so a prompt costs about one
     # token per byte, and prompt processing would otherwise hide what the curve is about.
     prompts = [f"Say hi {i + 1}." for i in range(args.prompts)]
@@ -304,7 +500,21 @@ def main(argv: list[str] | None = None) -> None:
         "disk below may still cache), before the server starts. Ratios are medians over "
         "medians; `after 1st` leaves out the server's first request.",
         "",
+        "The random models (`write_random_model` in contracts/servers/scripted_model.py, "
+        "the scripted model's vocabulary, `llama` architecture, 64-wide heads, 4 query "
+        "heads per KV head; a mixture is Mixtral-style, with a router and stacked experts "
+        "in every block; Q4_0 is every matrix quantized, as `llama-quantize --pure` "
+        "writes, the norms and the router kept F32; it holds about 3.5x the weights of F16 "
+        "in the same file size, which the generator spends on more blocks at the same "
+        "width, or, when asked for more experts, on more experts per block), read back "
+        "from the files:",
+        "",
+        *(f"- {r.case.label}: {r.case.shape}." for r in results if r.case.label
+          != "scripted tiny"),
+        "",
         table(results),
+        "",
+        reading(results),
         "",
         target_line(results),
         "",

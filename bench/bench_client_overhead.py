@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import http.client
-import importlib.util
 import json
 import pstats
 import select
@@ -90,13 +89,16 @@ def write_fixtures(directory: Path, long_tokens: int) -> None:
 
 
 @contextmanager
-def fake_server(fixtures: Path, personality: str, keepalive: bool = False) -> Iterator[str]:
-    """Run `python -m fakellama serve` (or the app under waitress) on a free loopback port."""
-    if keepalive:
-        command = [sys.executable, "-m", MODULE, "--serve-keepalive", str(fixtures), personality]
-    else:
-        command = [sys.executable, "-m", "fakellama", "serve", "--port", "0", "--strict",
-                   "--fixtures", str(fixtures), "--personality", personality]
+def fake_server(fixtures: Path, personality: str, close_each: bool = False) -> Iterator[str]:
+    """Run `python -m fakellama serve` on a free loopback port; yield its URL.
+
+    With close_each the fake closes every connection after one reply
+    (``--keep-alive-max 1``); otherwise it keeps them as llama-server does.
+    """
+    command = [sys.executable, "-m", "fakellama", "serve", "--port", "0", "--strict",
+               "--fixtures", str(fixtures), "--personality", personality]
+    if close_each:
+        command += ["--keep-alive-max", "1"]
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -572,7 +574,7 @@ def llama_pass(url: str, rounds: int, stream_rounds: int, warmup: int) -> tuple[
 
 
 def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
-        profile_calls: int, keepalive: bool) -> str:
+        profile_calls: int, close_each: bool) -> str:
     """Run every scenario and return the Markdown section."""
     with tempfile.TemporaryDirectory(prefix="bench-fixtures-") as tmp:
         fixtures = Path(tmp)
@@ -590,10 +592,10 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
             ]
             for c in clients.values():
                 c.close()
-        kept_pass: Pass | None = None
-        if keepalive:
-            with fake_server(fixtures, "llamacpp", keepalive=True) as url:
-                kept_pass, clients = llama_pass(url, rounds // 2, stream_rounds // 2, warmup)
+        closed_pass: Pass | None = None
+        if close_each:
+            with fake_server(fixtures, "llamacpp", close_each=True) as url:
+                closed_pass, clients = llama_pass(url, rounds // 2, stream_rounds // 2, warmup)
                 for c in clients.values():
                     c.close()
         with fake_server(fixtures, "ollama") as url:
@@ -636,8 +638,8 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
         "",
         "### llama-server personality",
         "",
-        "fakellama's werkzeug server answers every request with `Connection: close`, so each "
-        "request here also opens a new loopback connection, in every client alike.",
+        "fakellama keeps connections open as llama-server does (`Keep-Alive: timeout=5, "
+        "max=100`), so every client here reuses its pooled connection.",
         "",
         table(main_pass.rows(), "openai-python"),
         "",
@@ -646,19 +648,19 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
         main_pass.target_line(),
         "",
     ]
-    if kept_pass is not None:
+    if closed_pass is not None:
         out += [
-            "### llama-server personality, connections kept alive",
+            "### llama-server personality, a new connection per request",
             "",
-            "The same fakellama app and fixtures served by waitress (HTTP/1.1 keep-alive, "
-            "each streamed event sent as soon as it is produced), as llama-server keeps "
-            f"connections alive; {rounds // 2} and {stream_rounds // 2} rounds.",
+            "The same fake started with `--keep-alive-max 1`, so it closes every connection "
+            "after its reply and each request opens a new loopback connection, in every "
+            f"client alike; {rounds // 2} and {stream_rounds // 2} rounds.",
             "",
-            table(kept_pass.rows(), "openai-python"),
+            table(closed_pass.rows(), "openai-python"),
             "",
-            *kept_pass.chunk_text(),
+            *closed_pass.chunk_text(),
             "",
-            kept_pass.target_line(),
+            closed_pass.target_line(),
             "",
         ]
     out += [
@@ -687,19 +689,6 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
     return "\n".join(out)
 
 
-def serve_keepalive(fixtures: str, personality: str) -> None:
-    """Serve the fakellama app with waitress (keep-alive) until killed; print the URL."""
-    from waitress.server import create_server
-
-    from fakellama.app import FakeLlamaApp
-    from fakellama.server import load_fixtures
-
-    app = FakeLlamaApp(load_fixtures(fixtures), personality_name=personality, strict=True)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, send_bytes=1)
-    print(f"fakellama listening on http://127.0.0.1:{server.effective_port}", flush=True)
-    server.run()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run the benchmark and print its Markdown section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -711,17 +700,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--long-tokens", type=int, default=256,
                         help="words in the long streamed reply (one event each)")
     parser.add_argument("--profile-calls", type=int, default=400)
-    parser.add_argument("--no-keepalive", action="store_true",
-                        help="skip the keep-alive pass (it needs waitress)")
-    parser.add_argument("--serve-keepalive", nargs=2, metavar=("FIXTURES", "PERSONALITY"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--no-close-each", action="store_true",
+                        help="skip the pass with a new connection per request")
     args = parser.parse_args(argv)
-    if args.serve_keepalive:
-        serve_keepalive(*args.serve_keepalive)
-        return
-    keepalive = not args.no_keepalive and importlib.util.find_spec("waitress") is not None
     print(run(args.rounds, args.stream_rounds, args.warmup, args.long_tokens,
-              args.profile_calls, keepalive))
+              args.profile_calls, not args.no_close_each))
 
 
 if __name__ == "__main__":

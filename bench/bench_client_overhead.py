@@ -382,6 +382,14 @@ def ratio(value: float, peer: float) -> str:
     return f"{value / peer:.2f}x" if peer > 0 else "n/a"
 
 
+def versus(rows: list[Row], scenario: str, client: str, peer: str) -> str:
+    """One scenario's CPU and wall ratios of client against peer, as words."""
+    mine = next(r for r in rows if r.scenario == scenario and r.client == client)
+    theirs = next(r for r in rows if r.scenario == scenario and r.client == peer)
+    return (f"{scenario} CPU {ratio(mine.cpu_median, theirs.cpu_median)}, "
+            f"wall {ratio(mine.wall_median, theirs.wall_median)}")
+
+
 def table(rows: list[Row], peer: str) -> str:
     """Return the Markdown table; ratios are against the peer client in the same scenario."""
     lines = [
@@ -676,6 +684,11 @@ def run(rounds: int, stream_rounds: int, warmup: int, long_tokens: int,
         table(o_rows, "openai-python"),
         "",
     ]
+    if native is None:
+        out += ["pedrollm against ollama-python, the native client, in the same run: "
+                + "; ".join(versus(o_rows, scenario, "pedrollm", "ollama-python")
+                            for scenario in dict.fromkeys(r.scenario for r in o_rows))
+                + ".", ""]
     if native is not None:
         out += [
             "ollama-python was not measured: it speaks Ollama's native API (`POST /api/chat`), "

@@ -22,6 +22,7 @@ the real server and costs a new connection per request. This server:
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import socketserver
 import sys
@@ -37,6 +38,7 @@ MAX_BODY = 64 * 1024 * 1024
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_log = logging.getLogger("fakellama")
 
 
 class _BadRequest(Exception):
@@ -278,6 +280,7 @@ class WSGIHandler(BaseHTTPRequestHandler):
         except ConnectionError:
             self.close_connection = True
         except Exception:  # noqa: BLE001 - the app's bug must not kill the server
+            _log.exception("fakellama: error answering %s %s", self.command, self.path)
             self.close_connection = True
             if not state["sent"]:
                 self._send_plain(500, "Internal Server Error")

@@ -161,7 +161,8 @@ def test_http_1_0_client_gets_its_reply_and_the_connection_closed() -> None:
         assert json.loads(body) == {"status": "ok"}
 
 
-def test_app_error_becomes_a_500_and_the_server_goes_on() -> None:
+def test_app_error_becomes_a_500_is_logged_and_the_server_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
     calls = []
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -175,6 +176,8 @@ def test_app_error_becomes_a_500_and_the_server_goes_on() -> None:
         assert requests.get(server.url + "/boom").status_code == 500
         assert requests.get(server.url + "/fine").text == "ok"
     assert calls == ["/boom", "/fine"]
+    assert "error answering GET /boom" in caplog.text
+    assert "RuntimeError: boom" in caplog.text
 
 
 def test_environ_carries_path_query_and_headers() -> None:

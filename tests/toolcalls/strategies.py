@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import keyword
+from collections.abc import Callable
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
-from pedrollm.toolcalls import get_format
+from pedrollm.toolcalls import deepseek_r1, functionary_v3_2, get_format, granite
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.registry import FORMATS
 from pedrollm.types import ToolCall, ToolDefinition
@@ -19,7 +21,10 @@ def _all_markers() -> list[str]:
         out.update(fmt.markers)
         for o, c in fmt.reasoning:
             out.update((o, c))
-        for opener in fmt.openers:
+        for pattern, closes in fmt.start_reasoning:
+            out.update(t for t in pattern if isinstance(t, str))
+            out.update(closes)
+        for opener in (*fmt.openers, *fmt.start_openers):
             out.update(t for t in opener.pattern if isinstance(t, str))
     return sorted(out)
 
@@ -150,3 +155,61 @@ def consistent_types(calls: list[ToolCall]) -> bool:
 def fmt(name: str) -> ToolCallFormat:
     """Shorthand for ``get_format``."""
     return get_format(name)
+
+
+def text_from_the_start_markers(fmt: ToolCallFormat) -> st.SearchStrategy[str]:
+    """Tricky text that opens with pieces of ``fmt``'s start-only markers, where they count."""
+    pieces = {"f", "get_weather", "all", " ", "\n", "{", "}", ":"}
+    for pattern, closes in fmt.start_reasoning:
+        pieces.update(t for t in pattern if isinstance(t, str))
+        pieces.update(closes)
+    for opener in fmt.start_openers:
+        pieces.update(t for t in opener.pattern if isinstance(t, str))
+    head = st.lists(st.sampled_from(sorted(pieces)), min_size=1, max_size=4).map("".join)
+    return st.tuples(head, tricky_text).map("".join)
+
+
+# Other forms of a rendered reply that servers and models also write, per format:
+# (rendered text, its calls) -> (the other form, the reasoning it carries).
+OtherForm = Callable[[str, list[ToolCall]], st.SearchStrategy[tuple[str, str | None]]]
+
+
+@st.composite
+def _deepseek_begin_spelling(
+    draw: st.DrawFn, text: str, calls: list[ToolCall]
+) -> tuple[str, str | None]:
+    """The section's begin token spelled another way (the R1 distills of Qwen)."""
+    begin = draw(st.sampled_from(deepseek_r1.CALLS_BEGIN_VARIANTS))
+    assert text.count(deepseek_r1.CALLS_BEGIN) == 1
+    return text.replace(deepseek_r1.CALLS_BEGIN, begin), None
+
+
+def _functionary_after_the_prompt(
+    text: str, calls: list[ToolCall]
+) -> st.SearchStrategy[tuple[str, str | None]]:
+    """The reply as a server returns it: the prompt ended with the first ``>>>``."""
+    assert text.startswith(functionary_v3_2.PREFIX)
+    # At the start, ``all`` opens the text: a first call named ``all`` cannot be told
+    # from it (llama.cpp reads it as text too).
+    assume(calls[0].name != "all")
+    return st.just((text[len(functionary_v3_2.PREFIX) :], None))
+
+
+@st.composite
+def _granite_thinking_in_prose(
+    draw: st.DrawFn, text: str, calls: list[ToolCall]
+) -> tuple[str, str | None]:
+    """Granite 3.2 with thinking on: the thought in prose, then the response."""
+    thought = draw(tricky_text.filter(lambda t: not any(r in t for r in granite.RESPONSE_STARTS)))
+    start = draw(st.sampled_from(granite.THOUGHT_STARTS))
+    response = draw(st.sampled_from(granite.RESPONSE_STARTS))
+    lead, mid, after = (draw(st.sampled_from(["", " ", "\n", "\n\n"])) for _ in range(3))
+    return f"{lead}{start}{mid}{thought}{mid}{response}{after}{text}", thought.strip() or None
+
+
+OTHER_FORMS: dict[str, OtherForm] = {
+    "deepseek_r1": _deepseek_begin_spelling,
+    "deepseek_v3_1": _deepseek_begin_spelling,
+    "functionary_v3_2": _functionary_after_the_prompt,
+    "granite": _granite_thinking_in_prose,
+}

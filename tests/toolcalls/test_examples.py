@@ -261,6 +261,57 @@ def test_deepseek_v31_layout() -> None:
     assert calls(parse(text, "deepseek_v3_1")) == [("call_0", "get_weather", {"location": "Tokyo"})]
 
 
+# The other spellings of the section's begin token that llama.cpp's DeepSeek parsers
+# accept (common/chat-parser.cpp, common_chat_parse_deepseek_r1 / _v3_1).
+DEEPSEEK_BEGIN_SPELLINGS = [
+    "<｜tool_calls_begin｜>",
+    "<｜tool calls begin｜>",
+    "<｜tool\\_calls\\_begin｜>",
+    "<｜tool▁calls｜>",
+]
+
+
+def stream_all(text: str, format: str, size: int = 3, **kw: Any) -> ParseResult:
+    """Stream ``text`` in chunks of ``size`` characters and return the finished result."""
+    p = StreamingParser(format, **kw)
+    for i in range(0, len(text), size):
+        p.feed(text[i : i + size])
+    return p.finish()
+
+
+@pytest.mark.parametrize("begin", DEEPSEEK_BEGIN_SPELLINGS)
+def test_deepseek_r1_section_begin_spelled_other_ways(begin: str) -> None:
+    text = (
+        "I'll check.\n"
+        f"{begin}<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n"
+        '```json\n{"location": "Tokyo"}\n```<｜tool▁call▁end｜>\n'
+        "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n"
+        '```json\n{"tz": "JST"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>'
+    )
+    r = parse(text, "deepseek_r1")
+    assert r.content == "I'll check."
+    assert calls(r) == [
+        ("call_0", "get_weather", {"location": "Tokyo"}),
+        ("call_1", "get_time", {"tz": "JST"}),
+    ]
+    assert r.invalid == [] and r.reasoning is None
+    assert stream_all(text, "deepseek_r1") == r
+
+
+@pytest.mark.parametrize("begin", DEEPSEEK_BEGIN_SPELLINGS)
+def test_deepseek_v31_section_begin_spelled_other_ways(begin: str) -> None:
+    text = (
+        "Thinking done.</think>"
+        f"{begin}<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>"
+        '{"location": "Tokyo", "days": 2}<｜tool▁call▁end｜><｜tool▁calls▁end｜>'
+    )
+    r = parse(text, "deepseek_v3_1", think_open=True)
+    assert r.reasoning == "Thinking done."
+    assert r.content == ""
+    assert calls(r) == [("call_0", "get_weather", {"location": "Tokyo", "days": 2})]
+    assert stream_all(text, "deepseek_v3_1", think_open=True) == r
+
+
 def test_functionary_v31_and_v32() -> None:
     v31 = 'Sure.<function=get_weather>{"location": "San Francisco"}</function>'
     r = parse(v31, "functionary_v3_1")
@@ -270,6 +321,41 @@ def test_functionary_v31_and_v32() -> None:
     r = parse(v32, "functionary_v3_2")
     assert r.content == "Let me look."
     assert calls(r) == [("call_0", "get_weather", {"location": "San Francisco"})]
+
+
+def test_functionary_v32_reply_after_the_prompts_own_marker() -> None:
+    # The template's generation prompt ends with ">>>": the reply starts with the
+    # recipient, "all" for text or a function name for a first call.
+    first = 'get_weather\n{"location": "San Francisco"}>>>get_time\n{"tz": "PST"}'
+    r = parse(first, "functionary_v3_2")
+    assert r.content == ""
+    assert calls(r) == [
+        ("call_0", "get_weather", {"location": "San Francisco"}),
+        ("call_1", "get_time", {"tz": "PST"}),
+    ]
+    assert stream_all(first, "functionary_v3_2", size=1) == r
+
+    text = 'all\nLet me look.>>>get_weather\n{"location": "San Francisco"}'
+    r = parse(text, "functionary_v3_2")
+    assert r.content == "Let me look."
+    assert calls(r) == [("call_0", "get_weather", {"location": "San Francisco"})]
+    assert stream_all(text, "functionary_v3_2", size=2) == r
+
+    assert parse("all\nIt is sunny in Paris.", "functionary_v3_2") == ParseResult(
+        content="It is sunny in Paris."
+    )
+
+
+def test_functionary_v32_start_markers_count_only_at_the_start() -> None:
+    # Without "{" after the name's line it is text; later lines are never recipients.
+    for text in ["Paris\nis sunny.", "Sure:\nall\nget_weather\n{}", " all\nhi"]:
+        assert parse(text, "functionary_v3_2") == ParseResult(content=text.strip())
+    # A first call cut off before its JSON closes is refused, not guessed.
+    r = parse('get_weather\n{"location": "San', "functionary_v3_2")
+    assert r.calls == [] and r.content == ""
+    assert [(i.name, i.raw) for i in r.invalid] == [
+        ("get_weather", 'get_weather\n{"location": "San')
+    ]
 
 
 def test_firefunction_functools() -> None:
@@ -283,6 +369,52 @@ def test_granite_tool_call_list() -> None:
     assert calls(parse(text, "granite")) == [
         ("call_0", "get_current_weather", {"location": "Boston"})
     ]
+
+
+def test_granite_32_thinking_in_prose_goes_to_reasoning() -> None:
+    # The Granite 3.2 template, with thinking on, asks for the thoughts after
+    # "Here is my thought process:" and the response after "Here is my response:".
+    text = (
+        "Here is my thought process:\n"
+        "The user asks for 2 + 2. That is 4.\n\n"
+        "Here is my response:\n"
+        "2 + 2 = 4."
+    )
+    r = parse(text, "granite")
+    assert r.reasoning == "The user asks for 2 + 2. That is 4."
+    assert r.content == "2 + 2 = 4."
+    assert r.calls == [] and r.invalid == []
+    assert stream_all(text, "granite", size=4) == r
+
+    p = StreamingParser("granite")
+    got: list[tuple[str, str]] = []
+    for chunk in ["Here is my th", "ought process: Add", " them. Here is my re", "sponse: 4."]:
+        got += [(d.reasoning, d.content) for d in p.feed(chunk)]
+    got += [(d.reasoning, d.content) for d in p.flush()]
+    assert "".join(rs for rs, _ in got) == "Add them."
+    assert "".join(c for _, c in got) == "4."
+
+
+def test_granite_32_prose_thinking_then_a_tool_call() -> None:
+    text = (
+        "Here's my thought process:\nI need the weather in Boston.\n"
+        "Here's my response:\n"
+        '<|tool_call|>[{"arguments": {"location": "Boston"}, "name": "get_current_weather"}]'
+    )
+    r = parse(text, "granite")
+    assert r.reasoning == "I need the weather in Boston."
+    assert r.content == ""
+    assert calls(r) == [("call_0", "get_current_weather", {"location": "Boston"})]
+    assert stream_all(text, "granite", size=5) == r
+
+
+def test_granite_32_prose_markers_elsewhere_are_content() -> None:
+    mid = "Sure. Here is my thought process: none. Here is my response: fine."
+    assert parse(mid, "granite") == ParseResult(content=mid)
+    assert parse("Here is my response: 4.", "granite").reasoning is None
+    # A thought cut off before the response runs to the end, like an unclosed <think>.
+    cut = parse('Here is my thought process:\nCall <|tool_call|>[{"name": "f"', "granite")
+    assert cut == ParseResult(reasoning='Call <|tool_call|>[{"name": "f"')
 
 
 def test_command_r7b_action_with_thinking_and_response_tags() -> None:

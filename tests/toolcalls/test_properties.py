@@ -5,6 +5,11 @@
 3. text without the format's markers comes back as content, with no calls;
 4. arbitrary text, and arbitrary bytes decoded as text, never raise;
 5. every strict prefix of a rendered reply yields no wrong call.
+
+Formats that servers and models also write in other forms (strategies.OTHER_FORMS:
+DeepSeek's begin-token spellings, Functionary v3.2 after the prompt's ``>>>``,
+Granite 3.2's thinking in prose) have 1, 2 and 5 checked on those forms too, and
+formats with start-only markers have 2 checked on text that opens with them.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.types import StreamDelta, ToolCall, ToolDefinition
 
 from .strategies import (
+    OTHER_FORMS,
     calls_for,
     consistent_types,
+    text_from_the_start_markers,
     text_without_markers,
     tools_for,
     tricky_text,
@@ -149,3 +156,86 @@ def test_no_strict_prefix_of_a_reply_yields_a_wrong_call(name: str, data: st.Dat
     for cut in cuts:
         got = fmt.parse(text[:cut], tools).calls
         assert got == full[: len(got)], f"prefix {text[:cut]!r}"
+
+
+OTHER_FORM_FORMATS = sorted(OTHER_FORMS)
+
+
+@st.composite
+def other_form(
+    draw: st.DrawFn, fmt: ToolCallFormat
+) -> tuple[str, str, str | None, list[ToolCall], list[ToolDefinition]]:
+    text, content, calls, tools = draw(rendered(fmt))
+    other, reasoning = draw(OTHER_FORMS[fmt.name](text, calls))
+    return other, content, reasoning, calls, tools
+
+
+@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_parse_of_another_form_gives_back_calls_content_and_reasoning(
+    name: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    text, content, reasoning, calls, tools = data.draw(other_form(fmt))
+    result = fmt.parse(text, tools)
+    assert result.calls == expected_calls(fmt, calls)
+    assert result.content == content.strip()
+    assert result.invalid == []
+    assert result.reasoning == reasoning
+
+
+@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_any_split_of_another_form_streams_to_the_parse_result(
+    name: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    text, _, _, _, tools = data.draw(other_form(fmt))
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    result, deltas = stream(fmt, text, cuts, tools)
+    assert result == fmt.parse(text, tools)
+    assert_deltas_add_up(result, deltas)
+
+
+@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_no_strict_prefix_of_another_form_yields_a_wrong_call(
+    name: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    text, _, _, calls, tools = data.draw(other_form(fmt))
+    full = expected_calls(fmt, calls)
+    cuts = data.draw(st.lists(st.integers(0, len(text) - 1), min_size=1, max_size=8))
+    for cut in cuts:
+        got = fmt.parse(text[:cut], tools).calls
+        assert got == full[: len(got)], f"prefix {text[:cut]!r}"
+
+
+START_MARKER_FORMATS = [
+    n for n in FORMATS if get_format(n).start_openers or get_format(n).start_reasoning
+]
+
+
+@pytest.mark.parametrize("name", START_MARKER_FORMATS)
+@PER_FORMAT
+@given(data=st.data())
+def test_any_split_of_text_opening_with_start_markers_streams_to_the_parse_result(
+    name: str, data: st.DataObject
+) -> None:
+    fmt = get_format(name)
+    text = data.draw(text_from_the_start_markers(fmt))
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    think_open = data.draw(st.sampled_from([False, True, None]))
+    parser = StreamingParser(fmt, think_open=think_open)
+    deltas: list[StreamDelta] = []
+    prev = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        deltas += parser.feed(text[prev:cut])
+        prev = cut
+    deltas += parser.flush()
+    result = parser.finish()
+    assert result == fmt.parse(text, think_open=think_open)
+    assert_deltas_add_up(result, deltas)

@@ -19,12 +19,17 @@ Rules every format follows:
   pieces of content is kept as written; ``render`` puts a newline between content
   and calls where the format's template does.
 - Reasoning blocks (``<think>``, ``[THINK]``, ``<seed:think>``, harmony's analysis
-  channel, Command R7B's thinking) go to ``reasoning``, stripped the same way;
+  channel, Command R7B's thinking, Granite 3.2's ``Here is my thought process:``
+  up to ``Here is my response:``) go to ``reasoning``, stripped the same way;
   several blocks are joined; None when there is none. An unclosed block runs to the
   end of the text. Text inside reasoning is never read for calls. A block opened by
   the prompt is read with ``think_open=True`` (``template_opens_think`` tells from a
   chat template); ``think_open=None`` decides from the text (a closing tag with no
   opening tag before it), at the price of a stream holding content until it knows.
+- Some markers count only at the very start of the reply, where the prompt leaves
+  the model: Functionary v3.2's ``all\\n`` and ``name\\n{`` (its prompt ends with the
+  first ``>>>``) and Granite 3.2's prose thinking (after leading whitespace). The
+  same text anywhere else is content.
 - Calls keep their written order. A call whose format carries an id keeps it
   (Kimi ``functions.f:0``, Mistral ``[CALL_ID]`` and ``"id"``, Command R7B
   ``tool_call_id``); the others get ``call_0``, ``call_1``... by position among the

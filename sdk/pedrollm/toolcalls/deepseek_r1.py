@@ -7,6 +7,12 @@
 
 The V3.1 layout (``name<｜tool▁sep｜>{json}``, see deepseek_v3_1) is read as well.
 R1's prompt usually opens the think block, so pass ``think_open=True`` for it.
+
+Models that do not have the tokens as special tokens (the R1 distills of Qwen) spell
+the section's begin token other ways; the ones llama.cpp accepts are read too:
+``<｜tool_calls_begin｜>``, ``<｜tool calls begin｜>``, ``<｜tool\\_calls\\_begin｜>`` and
+``<｜tool▁calls｜>``. The other tokens are read only as spelled above (llama.cpp's
+grammar writes them once the begin token has appeared).
 """
 
 from __future__ import annotations
@@ -25,6 +31,13 @@ CALL_BEGIN = "<｜tool▁call▁begin｜>"
 CALL_END = "<｜tool▁call▁end｜>"
 SEP = "<｜tool▁sep｜>"
 MARKERS = (CALLS_BEGIN, CALLS_END, CALL_BEGIN, CALL_END, SEP)
+# Other spellings of CALLS_BEGIN that models write and llama.cpp's parser accepts.
+CALLS_BEGIN_VARIANTS = (
+    "<｜tool_calls_begin｜>",
+    "<｜tool calls begin｜>",
+    "<｜tool\\_calls\\_begin｜>",
+    "<｜tool▁calls｜>",
+)
 
 _FENCED = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n(.*)\n\s*```\s*\Z", re.DOTALL)
 
@@ -65,7 +78,10 @@ def _decode_single(region: str, head_len: int, tools: Tools) -> Region:
 
 
 OPENERS = (
-    Opener((CALLS_BEGIN,), until(CALLS_END), _decode_section),
+    *(
+        Opener((begin,), until(CALLS_END), _decode_section)
+        for begin in (CALLS_BEGIN, *CALLS_BEGIN_VARIANTS)
+    ),
     Opener((CALL_BEGIN,), until(CALL_END), _decode_single),
     # A stray end token (a server that split the section) carries no text.
     Opener((CALLS_END,), lambda t, s, h, f: h, lambda r, n, t: Region()),

@@ -1,5 +1,6 @@
 """DeepSeek V3.1 / V3.2: ``<｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}<｜tool▁call▁end｜>``
-inside ``<｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>``. R1's fenced layout is read too.
+inside ``<｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>``. R1's fenced layout is read too,
+and so are the other spellings of the begin token (see deepseek_r1).
 """
 
 from __future__ import annotations

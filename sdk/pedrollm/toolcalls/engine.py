@@ -51,6 +51,13 @@ class ToolCallFormat:
     openers: tuple[Opener, ...]
     renderer: Renderer
     reasoning: tuple[tuple[str, str], ...] = (("<think>", "</think>"),)
+    # Reasoning the reply opens at its start, written in prose (Granite 3.2's "Here is
+    # my thought process:"): (pattern, closing strings); the first closing string to
+    # come ends it. Anywhere else the same words are content.
+    start_reasoning: tuple[tuple[Pattern, tuple[str, ...]], ...] = ()
+    # Openers that match only at the start of the reply: the model's text continues a
+    # prompt that ended partway into the format's syntax (Functionary v3.2's ``>>>``).
+    start_openers: tuple[Opener, ...] = ()
     # Special strings of the format: they cannot appear verbatim in content or in
     # unescaped (XML-style) argument values, because they would be read as structure.
     markers: tuple[str, ...] = ()
@@ -90,6 +97,8 @@ class ToolCallFormat:
         """Return True if ``text`` holds something this format reads as structure."""
         if any(m in text for m in self.markers):
             return True
+        if any(match_pattern(p, text, 0, True) >= 0 for p in self._start_patterns()):
+            return True
         pats = [p for p in self._patterns()]
         firsts = {p[0] for p in pats if isinstance(p[0], str)}
         for first in firsts:
@@ -104,8 +113,14 @@ class ToolCallFormat:
     def _patterns(self) -> list[Pattern]:
         return [(o,) for o, _ in self.reasoning] + [o.pattern for o in self.openers]
 
+    def _start_patterns(self) -> list[Pattern]:
+        return [p for p, _ in self.start_reasoning] + [o.pattern for o in self.start_openers]
 
-_Items = list[tuple[Pattern, "Opener | str | None"]]
+
+# What a matched marker opens: a tool-call region, or reasoning that its closing
+# strings end.
+_Target = Opener | tuple[str, ...]
+_Items = list[tuple[Pattern, _Target]]
 _TABLES: dict[int, tuple[ToolCallFormat, _Items, tuple[str, ...], int]] = {}
 
 
@@ -115,7 +130,7 @@ def _scan_tables(fmt: ToolCallFormat) -> tuple[_Items, tuple[str, ...], int]:
     cached = _TABLES.get(id(fmt))
     if cached is not None and cached[0] is fmt:
         return cached[1], cached[2], cached[3]
-    items: _Items = [((o,), c) for o, c in fmt.reasoning]
+    items: _Items = [((o,), (c,)) for o, c in fmt.reasoning]
     items += [(o.pattern, o) for o in fmt.openers]
     triggers = tuple(sorted({p[0] for p, _ in items if isinstance(p[0], str)}))
     longest = max((len(t) for t in triggers), default=1)
@@ -178,22 +193,26 @@ class _Machine:
         self.saw_reasoning = False
         self.calls: list[ToolCall] = []
         self.invalid: list[InvalidToolCall] = []
-        self.close = ""
+        self.closes: tuple[str, ...] = ()
         self.region: tuple[Opener, int, int] | None = None
         self.region_seen = 0
         self.items, self.triggers, self.longest = _scan_tables(fmt)
+        self.start_items: _Items = [(p, c) for p, c in fmt.start_reasoning]
+        self.start_items += [(o.pattern, o) for o in fmt.start_openers]
         # A whole-text parse has nobody to send deltas to.
         self.streaming = streaming
         self.next_at: dict[str, int] = {}
         self.events: list[StreamDelta] = []
         if think_open and fmt.reasoning:
             self.mode = _REASONING
-            self.close = fmt.reasoning[0][1]
+            self.closes = (fmt.reasoning[0][1],)
             self.saw_reasoning = True
         elif think_open is None and fmt.reasoning:
             self.mode = _UNDECIDED
         else:
             self.mode = _CONTENT
+        # The start markers are still to be tried (content begins at the reply's start).
+        self.at_start = self.mode != _REASONING and bool(self.start_items)
 
     # -- emitting -------------------------------------------------------------
 
@@ -257,7 +276,37 @@ class _Machine:
                 best = at
         return best
 
+    def _enter(self, start: int, end: int, target: _Target) -> None:
+        """Enter the region or reasoning block whose marker spans ``start:end``."""
+        if isinstance(target, Opener):
+            self.region = (target, start, end)
+            self.mode = _REGION
+            self.pos = self.scan_from = start
+        else:
+            self.closes = target
+            self.mode = _REASONING
+            self.saw_reasoning = True
+            self.pos = self.scan_from = end
+
+    def _step_start(self, final: bool) -> bool | None:
+        # At the reply's start only: a start marker that matches wins, one that cannot
+        # tell yet makes the scanner wait; None when none applies (scan as usual).
+        for pattern, target in self.start_items:
+            end = match_pattern(pattern, self.buf, self.pos, final)
+            if end == NEED_MORE:
+                return False
+            if end >= 0:
+                self.at_start = False
+                self._enter(self.pos, end, target)
+                return True
+        self.at_start = False
+        return None
+
     def _step_content(self, final: bool) -> bool:
+        if self.at_start:
+            started = self._step_start(final)
+            if started is not None:
+                return started
         buf = self.buf
         while True:
             i = self._next_trigger(self.scan_from)
@@ -277,7 +326,7 @@ class _Machine:
                 return False
             # The first listed marker that matches wins; one listed before it that
             # cannot tell yet makes the scanner wait.
-            chosen: tuple[int, Opener | str | None] | None = None
+            chosen: tuple[int, _Target] | None = None
             waiting = False
             for pattern, target in self.items:
                 end = match_pattern(pattern, buf, i, final)
@@ -296,28 +345,26 @@ class _Machine:
                 continue
             self._emit_content(buf[self.pos : i])
             end, target = chosen
-            if isinstance(target, Opener):
-                self.region = (target, i, end)
-                self.mode = _REGION
-                self.pos = self.scan_from = i
-            else:
-                self.close = target or ""
-                self.mode = _REASONING
-                self.saw_reasoning = True
-                self.pos = self.scan_from = end
+            self._enter(i, end, target)
             return True
 
     def _step_reasoning(self, final: bool) -> bool:
         buf = self.buf
-        j = buf.find(self.close, self.pos)
+        # The block ends at the first of its closing strings (the longest, at a tie).
+        j, close = -1, ""
+        for c in self.closes:
+            k = buf.find(c, self.pos)
+            if k >= 0 and (j < 0 or k < j or (k == j and len(c) > len(close))):
+                j, close = k, c
         if j >= 0:
             self._emit_reasoning(buf[self.pos : j])
-            self.pos = self.scan_from = j + len(self.close)
+            self.pos = self.scan_from = j + len(close)
             self.mode = _CONTENT
             return True
         hold = len(buf)
         if not final:
-            hold = partial_suffix_start(buf, self.pos, (self.close,), len(self.close))
+            longest = max(len(c) for c in self.closes)
+            hold = partial_suffix_start(buf, self.pos, self.closes, longest)
         self._emit_reasoning(buf[self.pos : hold])
         self.pos = self.scan_from = hold
         return False
@@ -371,6 +418,8 @@ class _Machine:
             self._emit_reasoning(self.buf[:j])
             self.pos = self.scan_from = j + len(closing)
             self.mode = _CONTENT
+            # The reply started inside the block: its content does not start the reply.
+            self.at_start = False
             return True
         if k >= 0 or final:
             self.mode = _CONTENT

@@ -2,17 +2,26 @@
 
 The list ends the reply, so the region ends where the JSON does. (Granite 4 uses
 the hermes ``<tool_call>`` format.)
+
+Granite 3.2 with thinking on writes its reasoning in prose: the reply starts with
+``Here is my thought process:``, and ``Here is my response:`` ends the thought (both
+also as ``Here's``, which quantized models write, as vLLM's reasoning parser reads).
+The thought goes to ``reasoning``, the response to content and calls; the same words
+anywhere but the reply's start are content. Granite 3.3's ``<think>`` is read too.
 """
 
 from __future__ import annotations
 
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
+from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.regions import join_content, json_region
 from pedrollm.toolcalls.result import ParseResult
 from pedrollm.types import ToolCall, ToolDefinition
 
 TOOL_CALL = "<|tool_call|>"
+THOUGHT_STARTS = ("Here is my thought process:", "Here's my thought process:")
+RESPONSE_STARTS = ("Here is my response:", "Here's my response:")
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -25,6 +34,7 @@ FORMAT = ToolCallFormat(
     name="granite",
     openers=(json_region((TOOL_CALL,), None),),
     renderer=render,
+    start_reasoning=tuple(((WS, start), RESPONSE_STARTS) for start in THOUGHT_STARTS),
     markers=(TOOL_CALL,),
     description='Granite 3.x: <|tool_call|>[{"name": ..., "arguments": ...}]',
     aliases=("granite3", "granite_3"),

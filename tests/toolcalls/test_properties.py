@@ -57,9 +57,10 @@ def expected_calls(fmt: ToolCallFormat, calls: list[ToolCall]) -> list[ToolCall]
 
 
 def stream(
-    fmt: ToolCallFormat, text: str, cuts: list[int], tools: list[ToolDefinition]
+    fmt: ToolCallFormat, text: str, cuts: list[int], tools: list[ToolDefinition] | None = None,
+    think_open: bool | None = False,
 ) -> tuple[ParseResult, list[StreamDelta]]:
-    parser = StreamingParser(fmt, tools)
+    parser = StreamingParser(fmt, tools, think_open=think_open)
     deltas: list[StreamDelta] = []
     prev = 0
     for cut in sorted(set(cuts)) + [len(text)]:
@@ -114,14 +115,7 @@ def test_any_split_of_any_text_streams_to_the_parse_result(
     fmt = get_format(name)
     cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
     think_open = data.draw(st.sampled_from([False, True, None]))
-    parser = StreamingParser(fmt, think_open=think_open)
-    deltas: list[StreamDelta] = []
-    prev = 0
-    for cut in sorted(set(cuts)) + [len(text)]:
-        deltas += parser.feed(text[prev:cut])
-        prev = cut
-    deltas += parser.flush()
-    result = parser.finish()
+    result, deltas = stream(fmt, text, cuts, think_open=think_open)
     assert result == fmt.parse(text, think_open=think_open)
     assert_deltas_add_up(result, deltas)
 
@@ -229,13 +223,6 @@ def test_any_split_of_text_opening_with_start_markers_streams_to_the_parse_resul
     text = data.draw(text_from_the_start_markers(fmt))
     cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
     think_open = data.draw(st.sampled_from([False, True, None]))
-    parser = StreamingParser(fmt, think_open=think_open)
-    deltas: list[StreamDelta] = []
-    prev = 0
-    for cut in sorted(set(cuts)) + [len(text)]:
-        deltas += parser.feed(text[prev:cut])
-        prev = cut
-    deltas += parser.flush()
-    result = parser.finish()
+    result, deltas = stream(fmt, text, cuts, think_open=think_open)
     assert result == fmt.parse(text, think_open=think_open)
     assert_deltas_add_up(result, deltas)

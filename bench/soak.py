@@ -1,15 +1,22 @@
-"""Long-run soak: many requests through one client against fakellama, random faults on a few.
+"""Long-run soak: many requests through one backend against fakellama, random faults on a few.
 
 Run: python bench/soak.py [--requests 10000] [--fault-rate 0.05] [--seed 1]
                           [--report reports/soak.md]
 
-The fake runs in a child process (``python -m fakellama serve``) so that this process
-holds only the SDK and its memory is what the figures show. Every request asks one of
-``--prompts`` prompts whose reply is known, half of them streamed; a fault is put on the
-first attempt of a random ``--fault-rate`` share of them (``X-Fake-Fault``), so a retry
-goes through clean. Prints successes (and how many needed a retry), typed failures by
-class, wrong replies, untyped exceptions, the outcome of each fault, resident memory
-after the warm-up and at the end, and open sockets.
+The fake runs in a child process so that this process holds only the SDK and its
+memory is what the figures show. Every request asks one of ``--prompts`` prompts whose
+reply is known, half of them streamed, through a backend built as a user builds one
+(its own session, the SDK's default path). Faults are injected on the server side:
+before a request, the soak tells the child which fault the next request it receives
+gets (as fakellama's ``X-Fake-Fault`` header, added there), so the first attempt fails
+and a retry goes through clean. The child also counts the HTTP attempts it received.
+
+Prints successes (and how many needed a retry), typed failures by class, wrong
+replies, untyped exceptions, the outcome of each fault, resident memory after the
+warm-up and at the end, and open sockets. Exits 1 when a reply was wrong or an
+untyped exception escaped, and also when the soak could not have failed: no HTTP
+attempt counted, no fault injected or taking effect, or retryable faults injected
+with no request retried.
 """
 
 from __future__ import annotations
@@ -22,15 +29,16 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import Any, TextIO
 
 from pedrollm import errors
-from pedrollm.server import RetryPolicy, ServerClient
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.client import HTTPClient, RetryPolicy
 from pedrollm.types import InferenceRequest, InferenceResponse
 
 # Each fault's delay is past the read timeout, so the timeout is what ends it.
@@ -49,23 +57,101 @@ FAULTS = (
 )
 
 
-class OneShotFaultSession(requests.Session):
-    """A session that puts the next fault on one request only and counts every request."""
+# The WSGI environ key of the header fakellama reads faults from (X-Fake-Fault).
+FAULT_ENVIRON_KEY = "HTTP_X_FAKE_FAULT"
+# Faults after which the SDK retries; the others end in a typed error.
+RETRYABLE = ("status=429,retry_after=0", "loading=1", "close")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.next_fault: str | None = None
-        self.sent = 0
 
-    def request(self, method: str | bytes, url: str | bytes,
-                *args: Any, **kwargs: Any) -> requests.Response:
-        """Send one request, with the pending fault if there is one."""
-        self.sent += 1
-        if self.next_fault is not None:
-            kwargs["headers"] = {**(kwargs.get("headers") or {}),
-                                 "X-Fake-Fault": self.next_fault}
-            self.next_fault = None
-        return super().request(method, url, *args, **kwargs)
+class FaultScheduler:
+    """WSGI middleware in the fake's process: counts attempts, faults the next one on demand.
+
+    Driven over the child's stdin: ``fault SPEC`` puts SPEC on the next request
+    received, ``count`` answers ``ATTEMPTS APPLIED``.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]],
+                 environ_key: str = FAULT_ENVIRON_KEY) -> None:
+        self.app = app
+        self.environ_key = environ_key
+        self.attempts = 0
+        self.applied = 0
+        self.pending: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self._lock:
+            self.attempts += 1
+            fault, self.pending = self.pending, None
+        if fault is not None:
+            environ[self.environ_key] = fault
+            with self._lock:
+                self.applied += 1
+        return self.app(environ, start_response)
+
+    def serve_commands(self, commands: TextIO, answers: TextIO) -> None:
+        """Answer the parent's commands until its pipe closes."""
+        for line in commands:
+            verb, _, arg = line.strip().partition(" ")
+            with self._lock:
+                if verb == "fault":
+                    self.pending = arg or None
+                    reply = "ok"
+                else:
+                    reply = f"{self.attempts} {self.applied}"
+            answers.write(reply + "\n")
+            answers.flush()
+
+
+def serve_fake(fixtures: Path, environ_key: str) -> None:
+    """The child: fakellama (strict, these fixtures) behind a FaultScheduler."""
+    from fakellama.app import FakeLlamaApp
+    from fakellama.server import BackgroundServer, load_fixtures
+
+    scheduler = FaultScheduler(FakeLlamaApp(load_fixtures(fixtures), strict=True),
+                               environ_key)
+    with BackgroundServer(scheduler) as server:
+        print(f"fakellama listening on {server.url}", flush=True)
+        scheduler.serve_commands(sys.stdin, sys.stdout)
+
+
+class FakeProcess:
+    """The parent's handle on the child: its URL and the fault/count commands."""
+
+    def __init__(self, fixtures: Path, environ_key: str = FAULT_ENVIRON_KEY) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-fake", str(fixtures),
+             "--fault-environ-key", environ_key],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("fakellama listening on "):
+            self.proc.kill()
+            raise SystemExit(f"the fake did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1]
+
+    def _ask(self, command: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def fault_next(self, fault: str | None) -> None:
+        """Put ``fault`` on the next request the fake receives (None: clear it)."""
+        self._ask(f"fault {fault or ''}")
+
+    def counts(self) -> tuple[int, int]:
+        """(HTTP attempts received, faults applied) so far."""
+        attempts, applied = self._ask("count").split()
+        return int(attempts), int(applied)
+
+    def stop(self) -> None:
+        """End the child."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 def prompt(n: int) -> str:
@@ -100,21 +186,6 @@ def write_fixtures(directory: Path, count: int) -> None:
         (directory / f"soak-{n}.json").write_text(json.dumps(fixture), encoding="utf-8")
 
 
-def start_fake(fixtures: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m fakellama serve`` on a free loopback port; return it and its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fakellama", "serve", "--port", "0", "--strict",
-         "--fixtures", str(fixtures)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()  # "fakellama listening on http://127.0.0.1:PORT"
-    if not line.startswith("fakellama listening on "):
-        proc.kill()
-        raise SystemExit(f"the fake did not start: {line!r}")
-    return proc, line.rsplit(" ", 1)[1]
-
-
 def memory_mib() -> tuple[float, float]:
     """This process's resident memory now and its peak so far, in MiB (Linux /proc)."""
     found = {}
@@ -136,7 +207,7 @@ def open_sockets() -> int:
     return count
 
 
-def one_request(client: ServerClient, n: int, streamed: bool) -> str:
+def one_request(client: OpenAIBackend, n: int, streamed: bool) -> str:
     """Send prompt n; return the reply text."""
     req = InferenceRequest(user_prompt=prompt(n))
     if not streamed:
@@ -158,32 +229,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--report", type=Path, default=None, help="also write Markdown here")
+    parser.add_argument("--serve-fake", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--fault-environ-key", default=FAULT_ENVIRON_KEY,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_fake is not None:
+        serve_fake(args.serve_fake, args.fault_environ_key)
+        return 0
     rng = random.Random(args.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
         write_fixtures(Path(tmp), args.prompts)
-        fake, url = start_fake(Path(tmp))
+        fake = FakeProcess(Path(tmp), args.fault_environ_key)
         try:
-            figures = soak(url, args, rng)
+            figures = soak(fake, args, rng)
         finally:
-            fake.terminate()
-            fake.wait(timeout=10)
+            fake.stop()
     lines = report_lines(figures, args)
     print("\n".join(lines))
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     lost = figures["wrong"] + figures["untyped"]
-    return 1 if sum(lost.values()) else 0
+    problems = [f"{sum(lost.values())} requests lost (wrong reply or untyped exception)"
+                ] if sum(lost.values()) else []
+    problems += could_not_fail(figures, args)
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
 
 
-def soak(url: str, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
+def could_not_fail(f: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Reasons this run proves nothing: faults that never reached the SDK, no attempts."""
+    reasons = []
+    if f["attempts"] == 0:
+        reasons.append("the fake counted 0 HTTP attempts")
+    if args.fault_rate > 0 and f["faults"] == 0:
+        reasons.append("no fault was injected (raise --requests or --fault-rate)")
+    if f["applied"] != f["faults"]:
+        reasons.append(f"{f['faults']} faults injected but {f['applied']} reached the fake")
+    if f["retryable"] and not f["retried_ok"]:
+        reasons.append(f"{f['retryable']} retryable faults injected but no request was "
+                       "retried to success: the faults did not take effect")
+    typed = sum(v for k, v in f["outcomes"].items()
+                if k not in ("reply", "wrong reply") and not k.startswith("untyped"))
+    if f["faults"] - f["retryable"] > 0 and typed == 0:
+        reasons.append(f"{f['faults'] - f['retryable']} non-retryable faults injected but "
+                       "no typed failure was seen: the faults did not take effect")
+    return reasons
+
+
+def soak(fake: FakeProcess, args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     """Send the requests; return the counters."""
-    session = OneShotFaultSession()
-    client = ServerClient(url, read_timeout=READ_TIMEOUT, connect_timeout=2.0, session=session,
-                          retry=RetryPolicy(max_retries=2, budget=1.0, base_delay=0.02,
-                                            max_delay=0.1))
+    client = OpenAIBackend(transport=HTTPClient(
+        fake.url, read_timeout=READ_TIMEOUT, connect_timeout=2.0,
+        retry=RetryPolicy(max_retries=2, budget=1.0, base_delay=0.02, max_delay=0.1)))
     sockets_before = open_sockets()
     outcomes: Counter[str] = Counter()
     by_fault: dict[tuple[str, str], Counter[str]] = {}
@@ -191,6 +291,7 @@ def soak(url: str, args: argparse.Namespace, rng: random.Random) -> dict[str, An
     untyped: Counter[str] = Counter()
     retried_ok = 0
     faults = 0
+    retryable = 0
     memory: list[tuple[int, float, float]] = []
     started = time.monotonic()
     for i in range(args.requests):
@@ -198,8 +299,10 @@ def soak(url: str, args: argparse.Namespace, rng: random.Random) -> dict[str, An
         streamed = rng.random() < 0.5
         fault = rng.choice(FAULTS) if rng.random() < args.fault_rate else None
         faults += fault is not None
-        session.next_fault = fault
-        sent_before = session.sent
+        retryable += fault in RETRYABLE
+        if fault is not None:
+            fake.fault_next(fault)
+            sent_before = fake.counts()[0]
         call = "stream" if streamed else "infer"
         try:
             text = one_request(client, n, streamed)
@@ -211,11 +314,12 @@ def soak(url: str, args: argparse.Namespace, rng: random.Random) -> dict[str, An
         else:
             if text == answer(n):
                 outcome = "reply"
-                retried_ok += session.sent - sent_before > 1
+                retried_ok += fault is not None and fake.counts()[0] - sent_before > 1
             else:
                 outcome = "wrong reply"
                 wrong[f"{fault or 'no fault'}, {call}: got {text!r:.40}"] += 1
-        session.next_fault = None
+        if fault is not None:
+            fake.fault_next(None)
         outcomes[outcome] += 1
         if fault is not None:
             by_fault.setdefault((fault, call), Counter())[outcome] += 1
@@ -227,10 +331,12 @@ def soak(url: str, args: argparse.Namespace, rng: random.Random) -> dict[str, An
     sockets_open = open_sockets() - sockets_before
     client.close()
     sockets_after = open_sockets() - sockets_before
+    attempts, applied = fake.counts()
     return {"outcomes": outcomes, "by_fault": by_fault, "wrong": wrong, "untyped": untyped,
-            "retried_ok": retried_ok, "faults": faults, "memory": memory,
-            "elapsed": elapsed, "sockets_open": sockets_open,
-            "sockets_after": sockets_after, "attempts": session.sent}
+            "retried_ok": retried_ok, "faults": faults, "retryable": retryable,
+            "applied": applied, "memory": memory, "elapsed": elapsed,
+            "sockets_open": sockets_open, "sockets_after": sockets_after,
+            "attempts": attempts}
 
 
 def report_lines(f: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -241,10 +347,12 @@ def report_lines(f: dict[str, Any], args: argparse.Namespace) -> list[str]:
              if k not in ("reply", "wrong reply") and not k.startswith("untyped")}
     memory: list[tuple[int, float, float]] = f["memory"]
     lines = [
-        f"- requests: {total} through one ServerClient (half streamed), {args.prompts} "
-        f"prompts, seed {args.seed}, in {f['elapsed']:.1f} s ({f['attempts']} HTTP attempts)",
+        f"- requests: {total} through one backend (half streamed), {args.prompts} "
+        f"prompts, seed {args.seed}, in {f['elapsed']:.1f} s ({f['attempts']} HTTP attempts "
+        "counted by the fake)",
         f"- faults injected: {f['faults']} ({f['faults'] / max(total, 1):.1%}) on the first "
-        "attempt of a request",
+        f"attempt of a request, {f['applied']} applied by the fake, {f['retryable']} of "
+        "a kind the SDK retries",
         f"- successes (reply text checked): {outcomes['reply']}, of which "
         f"{f['retried_ok']} after a retry",
         f"- typed failures: {sum(typed.values())} ("

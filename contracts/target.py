@@ -17,8 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pedrollm.backends.openai import OpenAIBackend
+import requests
+
+from pedrollm.backend import Backend
+from pedrollm.client import HTTPClient
 from pedrollm.factory import new_backend
+
+#: Where every server the suite knows takes OpenAI chat requests.
+CHAT_PATH = "/v1/chat/completions"
 
 TargetKind = Literal["fake", "real", "url"]
 
@@ -41,7 +47,7 @@ class Target:
     loading_unavailable: str = "the suite cannot put a running server back into loading"
     headers: dict[str, str] = field(default_factory=dict)
 
-    def backend(self, **overrides: Any) -> OpenAIBackend:
+    def backend(self, **overrides: Any) -> Backend:
         """A backend for this target; ``overrides`` use the config's field names."""
         cfg: dict[str, Any] = {"type": self.backend_type, "server_url": self.url,
                                "read_timeout": 300.0}
@@ -50,9 +56,16 @@ class Target:
         if self.model:
             cfg["model_name"] = self.model
         cfg.update(overrides)
-        backend = new_backend(cfg)
-        backend.client.session.headers.update(self.headers)
-        return backend
+        session = None
+        if self.headers:
+            session = requests.Session()
+            session.headers.update(self.headers)
+        return new_backend(cfg, session=session)
+
+    def raw_client(self) -> HTTPClient:
+        """A transport to the server for requests the SDK has no method for."""
+        return HTTPClient(self.url, api_key=self.api_key, headers=self.headers,
+                          connect_timeout=10.0, read_timeout=300.0)
 
     def describe(self) -> str:
         """The target's name and URL, for reports."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from contracts import requests as reqs
+from contracts import sample_requests as reqs
 from contracts.target import Target
 
 pytestmark = pytest.mark.real_server
@@ -91,10 +91,7 @@ def servers(target: Target) -> Iterator[tuple[str, str]]:
 def _chat_body(request: Any, stream: bool, target: Target) -> dict[str, Any]:
     """The body the SDK sends for one of the suite's requests."""
     with target.backend() as backend:
-        out, native = backend._outgoing(request)
-        body: dict[str, Any] = backend.client.chat_body(out, stream=stream,
-                                                        native_tools=native)
-        return body
+        return backend.chat_body(request, stream=stream)
 
 
 EXCHANGES = [

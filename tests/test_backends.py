@@ -9,6 +9,7 @@ import json
 import warnings
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 
 from pedrollm.backends import LlamaCppBackend, LMStudioBackend, OllamaBackend, VLLMBackend
@@ -175,9 +176,11 @@ def test_openai_backend_needs_a_url_and_reports_unknown_context(httpserver: HTTP
 
 def test_backend_is_a_context_manager_that_closes(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v1/chat/completions").respond_with_json(completion("hi"))
-    with LlamaCppBackend(httpserver.url_for("/")) as b:
+    session = requests.Session()
+    with LlamaCppBackend(httpserver.url_for("/"), session=session) as b:
         assert b.infer(InferenceRequest(user_prompt="x")).text == "hi"
-    assert not b.client.session.adapters["http://"].poolmanager.pools  # type: ignore[attr-defined]
+        assert session.adapters["http://"].poolmanager.pools  # type: ignore[attr-defined]
+    assert not session.adapters["http://"].poolmanager.pools  # type: ignore[attr-defined]
 
 
 def test_without_native_tools_they_go_in_the_prompt_and_calls_come_from_text(

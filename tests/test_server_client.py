@@ -6,9 +6,12 @@ import json
 import time
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.client import RetryPolicy
 from pedrollm.errors import (
     ConnectionFailed,
     InvalidResponse,
@@ -16,10 +19,10 @@ from pedrollm.errors import (
     RateLimited,
     ReadTimeout,
 )
-from pedrollm.server import RetryPolicy, ServerClient
 from pedrollm.types import InferenceRequest, Message, ToolCall, ToolDefinition
 
 from .sse import completion, tool_call
+from .transport import backend_at
 
 CHAT = "/v1/chat/completions"
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
@@ -41,8 +44,8 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def client(server: HTTPServer, **kwargs: object) -> ServerClient:
-    return ServerClient(server.url_for("/"), **kwargs)  # type: ignore[arg-type]
+def client(server: HTTPServer, **kwargs: object) -> OpenAIBackend:
+    return backend_at(server.url_for("/"), **kwargs)
 
 
 def test_infer_returns_text_usage_and_complete(httpserver: HTTPServer) -> None:
@@ -183,7 +186,7 @@ def test_retry_after_beyond_budget_raises_rate_limited(httpserver: HTTPServer) -
 
 def test_connection_refused_is_retried_then_raises_connection_failed() -> None:
     sleeps = Sleeps()
-    c = ServerClient("http://127.0.0.1:9", sleep=sleeps, retry=RetryPolicy(max_retries=2))
+    c = backend_at("http://127.0.0.1:9", sleep=sleeps, retry=RetryPolicy(max_retries=2))
     with pytest.raises(ConnectionFailed, match="127.0.0.1:9"):
         c.infer(InferenceRequest(user_prompt="hi"))
     assert len(sleeps.calls) == 2
@@ -222,14 +225,17 @@ def test_api_key_sent_as_bearer_and_kept_out_of_repr_and_errors(httpserver: HTTP
     assert secret not in str(info.value) and secret not in repr(info.value)
 
 
-def test_headers_changed_on_the_session_reach_the_next_request(httpserver: HTTPServer) -> None:
+def test_a_callers_session_changed_after_the_first_call_is_honoured(
+    httpserver: HTTPServer,
+) -> None:
     httpserver.expect_request(CHAT).respond_with_json(completion("ok"))
-    c = client(httpserver, api_key="first-key")
+    session = requests.Session()
+    c = backend_at(httpserver.url_for("/"), session=session)
     c.infer(InferenceRequest(user_prompt="hi"))
-    c.session.headers["Authorization"] = "Bearer second-key"
-    c.session.headers["X-Trace"] = "42"
+    session.headers["X-Trace"] = "42"
+    session.auth = ("user", "pass")
     c.infer(InferenceRequest(user_prompt="hi again"))
     sent = [r.headers for r, _ in httpserver.log]
-    assert sent[0]["Authorization"] == "Bearer first-key" and "X-Trace" not in sent[0]
-    assert sent[1]["Authorization"] == "Bearer second-key" and sent[1]["X-Trace"] == "42"
+    assert "X-Trace" not in sent[0] and "Authorization" not in sent[0]
+    assert sent[1]["X-Trace"] == "42" and sent[1]["Authorization"].startswith("Basic ")
     assert json.loads(httpserver.log[1][0].get_data())["messages"][0]["content"] == "hi again"

@@ -9,12 +9,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from pedrollm.errors import ReadTimeout, StreamInterrupted
-from pedrollm.server import ServerClient
 from pedrollm.streaming import iter_events
 from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta, ToolCall
 
 from .sse import chunk, completion, sse
 from .test_server_client import CHAT, WEATHER
+from .transport import backend_at
 
 USAGE = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1,
          "model": "test-model", "choices": [],
@@ -25,7 +25,7 @@ def run(server: HTTPServer, body: str, req: InferenceRequest | None = None,
         **kwargs: object) -> tuple[list[StreamDelta], InferenceResponse]:
     server.expect_request(CHAT, method="POST").respond_with_data(
         body, content_type="text/event-stream")
-    c = ServerClient(server.url_for("/"), **kwargs)  # type: ignore[arg-type]
+    c = backend_at(server.url_for("/"), **kwargs)  # type: ignore[arg-type]
     deltas = list(c.stream(req or InferenceRequest(user_prompt="hi", tools=[WEATHER])))
     final = deltas[-1].response
     assert final is not None and all(d.response is None for d in deltas[:-1])
@@ -51,7 +51,7 @@ def test_stream_assembles_the_same_reply_as_infer(httpserver: HTTPServer) -> Non
     assert [d.content for d in deltas] == ["Paris ", "it is."]
     httpserver.clear()
     httpserver.expect_request(CHAT).respond_with_json(completion("Paris it is."))
-    whole = ServerClient(httpserver.url_for("/")).infer(InferenceRequest(user_prompt="hi"))
+    whole = backend_at(httpserver.url_for("/")).infer(InferenceRequest(user_prompt="hi"))
     assert final.to_dict() | {"model": None} == whole.to_dict() | {"model": None}
     assert final.usage is not None and final.usage.total_tokens == 13
 
@@ -119,7 +119,7 @@ def test_error_event_mid_stream_raises_with_partial_text(httpserver: HTTPServer)
     httpserver.expect_request(CHAT).respond_with_data(body, content_type="text/event-stream")
     seen: list[str] = []
     with pytest.raises(StreamInterrupted, match="slot crashed") as info:
-        for d in ServerClient(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")):
+        for d in backend_at(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")):
             seen.append(d.content)
     assert seen == ["Hello ", "wor"]
     assert info.value.partial.text == "Hello wor"
@@ -129,7 +129,7 @@ def test_stream_without_done_or_finish_is_interrupted(httpserver: HTTPServer) ->
     body = sse(chunk({"content": "Hel"}), done=False)
     httpserver.expect_request(CHAT).respond_with_data(body, content_type="text/event-stream")
     with pytest.raises(StreamInterrupted) as info:
-        list(ServerClient(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")))
+        list(backend_at(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")))
     assert info.value.partial.text == "Hel"
 
 
@@ -137,7 +137,7 @@ def test_malformed_sse_line_raises_interrupted_with_partial(httpserver: HTTPServ
     body = sse(chunk({"content": "ok "}), "{not json", chunk({}, "stop"))
     httpserver.expect_request(CHAT).respond_with_data(body, content_type="text/event-stream")
     with pytest.raises(StreamInterrupted, match="not valid JSON") as info:
-        list(ServerClient(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")))
+        list(backend_at(httpserver.url_for("/")).stream(InferenceRequest(user_prompt="hi")))
     assert info.value.partial.text == "ok "
 
 
@@ -152,7 +152,7 @@ def test_stall_between_chunks_interrupts_with_partial(httpserver: HTTPServer) ->
         return Response(gen(), content_type="text/event-stream")
 
     httpserver.expect_request(CHAT).respond_with_handler(stalling)
-    c = ServerClient(httpserver.url_for("/"), read_timeout=0.3)
+    c = backend_at(httpserver.url_for("/"), read_timeout=0.3)
     with pytest.raises(StreamInterrupted) as info:
         list(c.stream(InferenceRequest(user_prompt="hi")))
     assert info.value.partial.text == "first"
@@ -166,7 +166,7 @@ def test_slow_first_token_is_a_read_timeout(httpserver: HTTPServer) -> None:
         return Response(sse(chunk({"content": "x"}, "stop")), content_type="text/event-stream")
 
     httpserver.expect_request(CHAT).respond_with_handler(slow)
-    c = ServerClient(httpserver.url_for("/"), read_timeout=0.3)
+    c = backend_at(httpserver.url_for("/"), read_timeout=0.3)
     with pytest.raises(ReadTimeout):
         list(c.stream(InferenceRequest(user_prompt="hi")))
 

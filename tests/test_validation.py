@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pedrollm.backends.openai import OpenAIBackend
 from pedrollm.errors import RequestValidationError
-from pedrollm.server import ServerClient
 from pedrollm.types import InferenceRequest, Message, ToolDefinition
 from pedrollm.validation import validate_request
 
@@ -51,7 +51,7 @@ def test_tool_name_of_65_characters_is_refused_and_64_accepted() -> None:
 
 def test_invalid_request_sends_nothing() -> None:
     # Port 9 is closed: a request that got as far as the network would fail differently.
-    client = ServerClient("http://127.0.0.1:9")
+    client = OpenAIBackend("http://127.0.0.1:9")
     with pytest.raises(RequestValidationError, match="max_tokens"):
         client.infer(InferenceRequest(user_prompt="x", max_tokens=-1))
     with pytest.raises(RequestValidationError, match="tools"):

@@ -7,11 +7,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from dataclasses_json import DataClassJsonMixin
 
-from .errors import ConnectionFailed, ModelLoading, PedroLLMError, Timeout
+from .errors import ConnectionFailed, ModelLoading, PedroLLMError, Timeout, UnsupportedFeature
 from .types import InferenceRequest, InferenceResponse, ModelInfo, ServerInfo, StreamDelta
 
 HealthState = Literal["ok", "loading", "unreachable", "error"]
@@ -43,6 +43,11 @@ class Backend(ABC):
 
     name: str = "backend"
 
+    @classmethod
+    @abstractmethod
+    def from_config(cls, cfg: Any, session: Any = None) -> Self:
+        """Build the backend from a ``ModelConfig`` (``session``: a requests.Session)."""
+
     @abstractmethod
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""
@@ -50,6 +55,10 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the reply ``infer`` would give."""
+
+    def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
+        """Return the body ``infer`` would send for ``req``, without sending it."""
+        raise UnsupportedFeature(f"the {self.name} backend does not show its request bodies")
 
     @abstractmethod
     def get_context_window(self) -> int:

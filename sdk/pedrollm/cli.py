@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from ._version import __version__
-from .backends.openai import OpenAIBackend
+from .backend import Backend
 from .errors import (
     AuthenticationError,
     ConfigError,
@@ -85,7 +85,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _backend(args: argparse.Namespace) -> OpenAIBackend:
+def _backend(args: argparse.Namespace) -> Backend:
     """Build the backend from the config file, environment and flags."""
     from .config import load_config
     from .factory import new_backend
@@ -103,7 +103,7 @@ def _print_reply(resp: InferenceResponse, out: TextIO) -> None:
         out.write(f"[invalid tool call] {bad.error}: {bad.raw}\n")
 
 
-def _ask(backend: OpenAIBackend, req: InferenceRequest, *, stream: bool, as_json: bool,
+def _ask(backend: Backend, req: InferenceRequest, *, stream: bool, as_json: bool,
          out: TextIO) -> InferenceResponse:
     """Send one request, printing as it streams unless JSON or no-stream was asked."""
     if as_json or not stream:
@@ -180,7 +180,7 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
             ("model", info.model or "(server default)"),
             ("context window", info.context_window or "unknown (set model.context_size)"),
             ("native tools", "yes" if info.native_tools else "no (parsed from text)"),
-            ("tool-call text format", backend.tool_call_format()),
+            ("tool-call text format", info.tool_call_format or "none"),
             ("version", info.version or "unknown"),
         ]
         for name, value in rows:

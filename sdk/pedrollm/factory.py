@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
+from .backend import Backend
 from .backends import BACKENDS
-from .backends.openai import OpenAIBackend
 from .errors import ConfigError
 
 
@@ -17,7 +17,7 @@ def supported_types() -> list[str]:
     return list(BACKENDS)
 
 
-def backend_class(type_name: str) -> type[OpenAIBackend]:
+def backend_class(type_name: str) -> type[Backend]:
     """Return the backend class for a type name; ConfigError lists the supported ones."""
     try:
         return BACKENDS[type_name]
@@ -28,7 +28,7 @@ def backend_class(type_name: str) -> type[OpenAIBackend]:
 
 
 def new_backend(config: Any = None, *, session: requests.Session | None = None,
-                **overrides: Any) -> OpenAIBackend:
+                **overrides: Any) -> Backend:
     """Build the backend a config describes.
 
     ``config`` may be a :class:`~pedrollm.config.Config`, a ``ModelConfig``, the dict

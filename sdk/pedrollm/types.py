@@ -230,4 +230,6 @@ class ServerInfo(DataClassJsonMixin):
     native_tools: bool | None = None
     version: str | None = None
     chat_template: str | None = None
+    #: The model format tool calls are read in when they come as text.
+    tool_call_format: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from fakellama.server import FakeServer
+from pedrollm.client import RetryPolicy
+from tests.transport import backend_at
 
-server_module = pytest.importorskip("pedrollm.server")
 types = pytest.importorskip("pedrollm.types")
 errors = pytest.importorskip("pedrollm.errors")
 
@@ -28,8 +29,7 @@ def strict_fake() -> Iterator[FakeServer]:
 
 
 def _client(url: str, **kw: Any) -> Any:
-    retry = server_module.RetryPolicy(max_retries=0)
-    return server_module.ServerClient(url, retry=retry, **kw)
+    return backend_at(url, retry=RetryPolicy(max_retries=0), **kw)
 
 
 def test_infer_gets_the_tool_call_then_the_answer(strict_fake: FakeServer) -> None:

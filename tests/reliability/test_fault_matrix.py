@@ -21,9 +21,11 @@ import requests
 
 from fakellama.server import FakeServer
 from pedrollm import errors
-from pedrollm.server import RetryPolicy, ServerClient
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.client import RetryPolicy
 from pedrollm.types import InferenceRequest, InferenceResponse
 from tests.reliability.replies import reply_fixture
+from tests.transport import backend_at
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "fault-matrix.md"
 PROMPT = "Count to six."
@@ -180,7 +182,7 @@ def _refused_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _run(client: ServerClient, call: str, seen: list[str]) -> InferenceResponse:
+def _run(client: OpenAIBackend, call: str, seen: list[str]) -> InferenceResponse:
     """Make the call; for a stream, note each content delta as the caller receives it."""
     req = InferenceRequest(user_prompt=PROMPT)
     if call == "infer":
@@ -226,8 +228,8 @@ def test_fault_gives_its_documented_outcome_in_time(case: Case) -> None:
         if case.header:
             session.headers["X-Fake-Fault"] = case.header
         url = _refused_url() if case.refused else fake.url
-        client = ServerClient(url, read_timeout=READ_TIMEOUT, connect_timeout=2.0,
-                              retry=case.policy, session=session, sleep=sleep)
+        client = backend_at(url, read_timeout=READ_TIMEOUT, connect_timeout=2.0,
+                            retry=case.policy, session=session, sleep=sleep)
         if case.server_faults:
             fake.set_faults(case.server_faults)
         seen: list[str] = []

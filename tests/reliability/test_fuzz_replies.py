@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pedrollm import errors
-from pedrollm.server import RetryPolicy, ServerClient
-from pedrollm.toolcalls import get_format
+from pedrollm.backends.openai import OpenAIBackend
+from pedrollm.client import RetryPolicy
 from pedrollm.types import (
     InferenceRequest,
     InferenceResponse,
@@ -29,6 +29,7 @@ from pedrollm.types import (
     Usage,
 )
 from tests.reliability.canned import CannedServer
+from tests.transport import backend_at
 
 WEATHER = ToolDefinition(name="get_weather", description="Weather for a city", parameters={
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
@@ -160,11 +161,13 @@ def canned() -> Iterator[CannedServer]:
     server.stop()
 
 
-def _client(url: str, with_parser: bool) -> ServerClient:
-    """A client that retries once without waiting (the replies do not change anyway)."""
-    return ServerClient(url, read_timeout=2.0, connect_timeout=2.0,
-                        retry=RetryPolicy(max_retries=1, budget=5.0), sleep=lambda s: None,
-                        text_parser=get_format("hermes").parse if with_parser else None)
+def _client(url: str, with_tools: bool) -> OpenAIBackend:
+    """A backend that retries once without waiting (the replies do not change anyway).
+
+    Tools in the request make it read calls from text in the hermes format.
+    """
+    return backend_at(url, read_timeout=2.0, connect_timeout=2.0,
+                      retry=RetryPolicy(max_retries=1, budget=5.0), sleep=lambda s: None)
 
 
 def assert_valid(resp: Any) -> None:

@@ -13,11 +13,12 @@ import requests
 from fakellama.record import Recorder
 from fakellama.server import BackgroundServer, FakeServer
 from pedrollm import errors
+from pedrollm.client import RetryPolicy
 from pedrollm.config import Config, ModelConfig
 from pedrollm.factory import new_backend
-from pedrollm.server import RetryPolicy, ServerClient
 from pedrollm.types import InferenceRequest
 from tests.reliability.replies import reply_fixture
+from tests.transport import backend_at
 
 KEY = "sk-pedro-7c1e0f5b9a2d4e8f"
 PROMPT = "Tell me a secret."
@@ -82,11 +83,11 @@ def test_logs_at_debug_and_errors_never_carry_the_key(
     assert raised == []
     raised += _exercise(fake.url, KEY + "-wrong")  # refused: 401s
     raised += _exercise(f"http://127.0.0.1:{_free_port()}", KEY)  # refused connections
-    client = ServerClient(fake.url, api_key=KEY, read_timeout=0.3,
-                          retry=RetryPolicy(max_retries=1, base_delay=0.01))
     for fault in ("status=500", "status=429,retry_after=0", "first_token_delay=1",
                   "disconnect_after=2", "malformed_json", "loading=1"):
-        client.session.headers["X-Fake-Fault"] = fault
+        client = backend_at(fake.url, api_key=KEY, read_timeout=0.3,
+                            retry=RetryPolicy(max_retries=1, base_delay=0.01),
+                            headers={"X-Fake-Fault": fault})
         for stream in (False, True):
             try:
                 if stream:
@@ -95,7 +96,7 @@ def test_logs_at_debug_and_errors_never_carry_the_key(
                     client.infer(InferenceRequest(user_prompt=PROMPT))
             except errors.PedroLLMError as exc:
                 raised.append(exc)
-    client.close()
+        client.close()
 
     assert any(isinstance(e, errors.AuthenticationError) for e in raised)
     assert any(isinstance(e, errors.ConnectionFailed) for e in raised)

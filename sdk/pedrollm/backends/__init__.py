@@ -1,12 +1,13 @@
-"""One module per server; each holds only what differs from the generic client."""
+"""One module per server; each holds only what differs from the generic OpenAI backend."""
 
+from ..backend import Backend
 from .llamacpp import LlamaCppBackend
 from .lmstudio import LMStudioBackend
 from .ollama import OllamaBackend
 from .openai import OpenAIBackend
 from .vllm import VLLMBackend
 
-BACKENDS: dict[str, type[OpenAIBackend]] = {
+BACKENDS: dict[str, type[Backend]] = {
     "llamacpp": LlamaCppBackend,
     "ollama": OllamaBackend,
     "vllm": VLLMBackend,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import PedroLLMError
-from ..server import llama_options, standard_options
+from ..request_body import llama_options, standard_options
 from ..types import InferenceRequest, ServerInfo
 from .openai import OpenAIBackend, find_context
 

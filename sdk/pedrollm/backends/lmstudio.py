@@ -11,7 +11,7 @@ from typing import Any
 
 from ..backend import Health
 from ..errors import PedroLLMError
-from ..server import standard_options
+from ..request_body import standard_options
 from ..types import InferenceRequest
 from .openai import OpenAIBackend
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import PedroLLMError, UnsupportedFeature
-from ..server import standard_options
+from ..request_body import standard_options
 from ..types import InferenceRequest
 from .openai import OpenAIBackend
 

@@ -10,23 +10,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Self
 
 import requests
 
 from ..backend import Backend, Health
+from ..client import HTTPClient, RetryPolicy
 from ..config import redact_url
 from ..errors import (
     ConfigError,
     ConnectionFailed,
+    InvalidResponse,
     ModelLoading,
     PedroLLMError,
+    StreamInterrupted,
     ToolsNotEnabled,
     UnsupportedFeature,
 )
-from ..reply import StreamTextParser, TextParseResult
-from ..server import RetryPolicy, ServerClient, standard_options
+from ..reply import (
+    StreamTextParser,
+    TextParseResult,
+    build_response,
+    raw_reply_from_completion,
+)
+from ..request_body import chat_body, llama_options, standard_options
+from ..streaming import StreamAccumulator, StreamError
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
     InferenceRequest,
@@ -73,6 +82,7 @@ class OpenAIBackend(Backend):
 
     name = "openai"
     default_url: str | None = None
+    chat_path = "/v1/chat/completions"
     health_path = "/v1/models"
     default_tool_format = "hermes"
     # Whether a refusal of native tools switches to tools described in the prompt.
@@ -97,11 +107,25 @@ class OpenAIBackend(Backend):
         read_timeout: float = 120.0,
         max_retries: int = 3,
         retry_budget: float = 30.0,
+        headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
+        transport: HTTPClient | None = None,
     ) -> None:
-        url = server_url or self.default_url
-        if not url:
-            raise ConfigError(f"model.server_url: required for the {self.name} backend")
+        if transport is None:
+            url = server_url or self.default_url
+            if not url:
+                raise ConfigError(f"model.server_url: required for the {self.name} backend")
+            transport = HTTPClient(
+                url,
+                api_key=api_key,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retry=RetryPolicy(max_retries=max_retries, budget=retry_budget),
+                headers=headers,
+                session=session,
+            )
+        #: The transport; its ``request``/``get_json``/``post_json`` send raw requests.
+        self.client = transport
         self.model = model
         self.context_size = context_size
         self.usable_context = usable_context
@@ -112,25 +136,13 @@ class OpenAIBackend(Backend):
         self.configured_tool_format = tool_call_format
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.client = ServerClient(
-            url,
-            api_key=api_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retry=RetryPolicy(max_retries=max_retries, budget=retry_budget),
-            options=self.request_options,
-            text_parser=self._parse_text,
-            stream_parser=self._stream_parser,
-            default_model=model,
-            session=session,
-        )
         self._native_detected: bool | None = None
         self._discovered_context: int | None = None
         self._discovery_done = False
         self._tool_format: str | None = None
 
     @classmethod
-    def from_config(cls, cfg: Any, session: requests.Session | None = None) -> OpenAIBackend:
+    def from_config(cls, cfg: Any, session: requests.Session | None = None) -> Self:
         """Build the backend from a ``ModelConfig``."""
         return cls(
             cfg.resolved_server_url(),
@@ -162,8 +174,13 @@ class OpenAIBackend(Backend):
     # -- requests ------------------------------------------------------------------
 
     def request_options(self, req: InferenceRequest) -> dict[str, Any]:
-        """Return the sampling fields to send; override for a server's own names."""
-        return standard_options(req)
+        """Return the sampling fields to send; override for a server's own names.
+
+        An unknown OpenAI-compatible server gets llama.cpp's extra samplers and
+        ``grammar`` under their usual names (llama.cpp, vLLM and LM Studio take them)
+        rather than having them dropped without a word.
+        """
+        return {**standard_options(req), **llama_options(req)}
 
     def check_request(self, req: InferenceRequest) -> None:
         """Refuse what this server cannot do, saying why, before anything is sent."""
@@ -213,16 +230,35 @@ class OpenAIBackend(Backend):
         )
         return True
 
+    def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
+        """Return the body ``infer`` (or ``stream``) would send for ``req``.
+
+        Validated, configured defaults filled in, tools sent natively or described in
+        the prompt as the server needs; nothing is sent.
+        """
+        out, native = self._outgoing(req)
+        return self._body(out, native, stream=stream)
+
+    def _body(self, out: InferenceRequest, native: bool, *, stream: bool) -> dict[str, Any]:
+        """The chat body for a prepared request."""
+        return chat_body(out, self.request_options(out), model=self.model, stream=stream,
+                         native_tools=native)
+
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""
         out, native = self._outgoing(req)
         try:
-            return self.client.infer(out, native_tools=native)
+            return self._infer_once(out, native)
         except ToolsNotEnabled as exc:
             if not self._falls_back(exc, native):
                 raise
         out, native = self._outgoing(req)
-        return self.client.infer(out, native_tools=native)
+        return self._infer_once(out, native)
+
+    def _infer_once(self, out: InferenceRequest, native: bool) -> InferenceResponse:
+        """POST one chat request and build the response from its body."""
+        data = self.client.post_json(self.chat_path, self._body(out, native, stream=False))
+        return build_response(raw_reply_from_completion(data), out.tools, self._parse_text)
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the whole reply."""
@@ -233,14 +269,63 @@ class OpenAIBackend(Backend):
                 native: bool) -> Iterator[StreamDelta]:
         """Stream, switching to text tools once if the server refuses native ones."""
         try:
-            yield from self.client.stream(out, native_tools=native)
+            yield from self._stream_once(out, native)
             return
         except ToolsNotEnabled as exc:
             # Refused before any data arrived, so sending again repeats nothing.
             if not self._falls_back(exc, native):
                 raise
         out, native = self._outgoing(req)
-        yield from self.client.stream(out, native_tools=native)
+        yield from self._stream_once(out, native)
+
+    def _stream_once(self, out: InferenceRequest, native: bool) -> Iterator[StreamDelta]:
+        """Run one streamed request (nothing is retried once data has arrived)."""
+        events = self.client.open_stream(self.chat_path, self._body(out, native, stream=True))
+        tools = out.tools
+        acc = StreamAccumulator()
+        # With tools offered, content runs through the model format's incremental
+        # parser, so tool-call markup arrives as tool-call deltas, not as text.
+        parser = self._stream_parser(list(tools)) if tools else None
+        try:
+            for data in events:
+                deltas = acc.feed_data(data)
+                if acc.done:
+                    break
+                for delta in deltas:
+                    if parser is not None and delta.content:
+                        yield from parser.feed(delta.content)
+                    else:
+                        yield delta
+        except StreamError as exc:
+            raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc
+        except StreamInterrupted as exc:
+            raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc.__cause__
+        finally:
+            events.close()
+        where = events.url
+        if not acc.done and acc.finish_reason is None:
+            raise StreamInterrupted(
+                f"the stream from {where} ended without [DONE] or a finish reason",
+                self._partial(acc, tools),
+            )
+        if acc.events == 0:
+            raise InvalidResponse("the stream ended without any chunk")
+        if acc.choices == 0:
+            raise InvalidResponse("the stream carried no choices")
+        parsed = None
+        if parser is not None:
+            yield from parser.flush()
+            parsed = parser.finish()
+        yield StreamDelta(response=build_response(acc.reply(), tools, self._parse_text, parsed))
+
+    def _partial(self, acc: StreamAccumulator,
+                 tools: Sequence[ToolDefinition]) -> InferenceResponse:
+        """Return what a broken stream delivered, as a response (never raises)."""
+        raw = acc.reply()
+        try:
+            return build_response(raw, tools, self._parse_text)
+        except Exception:  # the partial is best effort; the interruption is the error
+            return InferenceResponse(text=raw.content, reasoning=raw.reasoning or None)
 
     # -- tool-call text fallback ---------------------------------------------------
 
@@ -391,6 +476,7 @@ class OpenAIBackend(Backend):
             context_window=window,
             native_tools=self.supports_native_tools(),
             version=self.server_version(),
+            tool_call_format=self.tool_call_format(),
         )
 
     def close(self) -> None:

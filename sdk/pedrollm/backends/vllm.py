@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import PedroLLMError, ToolsNotEnabled
-from ..server import standard_options
+from ..request_body import standard_options
 from ..types import InferenceRequest, InferenceResponse, StreamDelta
 from .openai import OpenAIBackend
 

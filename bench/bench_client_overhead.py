@@ -188,16 +188,17 @@ class FloorClient:
 class PedroClient:
     """pedrollm through the backend a user gets from new_backend."""
 
-    def __init__(self, url: str, backend_type: str) -> None:
+    def __init__(self, url: str, backend_type: str, callers_session: bool = False) -> None:
+        import requests
+
         from pedrollm import InferenceRequest, new_backend
 
         self.request_type = InferenceRequest
-        self.backend = new_backend(type=backend_type, server_url=url, model_name=MODEL)
-        self.last_headers: dict[str, str] = {}
-        self.backend.client.session.hooks["response"].append(self._keep_headers)
-
-    def _keep_headers(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        self.last_headers = dict(response.headers)
+        # A caller's session goes through Session.request on every call (all its
+        # settings honoured); the SDK's own takes the prepared-once path.
+        session = requests.Session() if callers_session else None
+        self.backend = new_backend({"type": backend_type, "server_url": url,
+                                    "model_name": MODEL}, session=session)
 
     def infer(self, prompt: str) -> int:
         """Send one chat request; return 1 when a reply came."""
@@ -210,11 +211,11 @@ class PedroClient:
 
     def match(self, prompt: str, stream: bool) -> str:
         """Return the fixture and match level the fake reports for this client's request."""
-        if stream:
-            self.stream(prompt)
-        else:
-            self.infer(prompt)
-        headers = self.last_headers
+        body = self.backend.chat_body(self.request_type(user_prompt=prompt), stream=stream)
+        resp = self.backend.client.request("POST", "/v1/chat/completions", json_body=body,
+                                           stream=stream)
+        headers = resp.headers
+        resp.close()
         return f"{headers.get('X-Fakellama-Fixture')}/{headers.get('X-Fakellama-Match')}"
 
     def close(self) -> None:
@@ -567,6 +568,8 @@ def llama_pass(url: str, rounds: int, stream_rounds: int, warmup: int) -> tuple[
     """Measure the three clients against a llama-server personality; return them too."""
     floor, pedro, oai = FloorClient(url), PedroClient(url, "llamacpp"), OpenAIClient(url)
     clients: dict[str, Client] = {"http.client (floor)": floor, "pedrollm": pedro,
+                                  "pedrollm (caller's session)":
+                                      PedroClient(url, "llamacpp", callers_session=True),
                                   "openai-python": oai}
     matches = {name: (c.match(SHORT_PROMPT, False), c.match(LONG_PROMPT, True))
                for name, c in clients.items()}

@@ -176,7 +176,7 @@ def test_build_progress_shows_percentages(tmp_path: Path) -> None:
                               for p in (1, 2, 5, 40, 41, 100)))
     messages: list[str] = []
     with open(tmp_path / "log", "w") as log:
-        build._run(["cat", str(output)], log, tmp_path / "log",
+        build.run_step(["cat", str(output)], log, tmp_path / "log",
                    dict(os.environ), progress=messages.append)
     assert messages == ["  [  1%] Building object1.o", "  [  5%] Building object5.o",
                         "  [ 40%] Building object40.o", "  [100%] Building object100.o"]
@@ -185,7 +185,7 @@ def test_build_progress_shows_percentages(tmp_path: Path) -> None:
 
 def test_a_failing_build_step_shows_the_log_tail(tmp_path: Path) -> None:
     with open(tmp_path / "log", "w") as log, pytest.raises(build.BuildError) as info:
-        build._run(["sh", "-c", "echo 'fatal error: foo.h: No such file'; exit 2"], log,
+        build.run_step(["sh", "-c", "echo 'fatal error: foo.h: No such file'; exit 2"], log,
                    tmp_path / "log", dict(os.environ), progress=None)
     assert "exit 2" in str(info.value)
     assert "foo.h: No such file" in str(info.value)

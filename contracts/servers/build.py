@@ -202,7 +202,7 @@ def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
         configured = build_dir / ".pedrollm-configured"
         if not configured.is_file():
             progress(f"configuring llama.cpp with cmake (log: {log_path}) ...")
-            _run([tools["cmake"], "-S", str(source), "-B", str(build_dir), *CMAKE_OPTIONS],
+            run_step([tools["cmake"], "-S", str(source), "-B", str(build_dir), *CMAKE_OPTIONS],
                  log, log_path, env, progress=None)
             configured.write_text(" ".join(CMAKE_OPTIONS) + "\n", encoding="utf-8")
         progress(f"building {', '.join(targets)} with {jobs} jobs; this takes several "
@@ -211,7 +211,7 @@ def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
                    "-j", jobs]
         for target in targets:
             command += ["--target", target]
-        _run(command, log, log_path, env, progress=progress)
+        run_step(command, log, log_path, env, progress=progress)
     for target in targets:
         built = _find_built(build_dir, target)
         # Copy then rename, so a reader never sees a half-written binary.
@@ -267,7 +267,7 @@ _PERCENT = re.compile(r"^\[\s*(\d+)%\]")
 _NINJA = re.compile(r"^\[(\d+)/(\d+)\]")
 
 
-def _run(command: list[str], log: TextIO, log_path: Path, env: dict[str, str],
+def run_step(command: list[str], log: TextIO, log_path: Path, env: dict[str, str],
          progress: Progress | None) -> None:
     """Run a build step, logging everything and reporting each new percent reached."""
     log.write(f"$ {' '.join(command)}\n")

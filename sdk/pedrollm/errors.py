@@ -56,6 +56,25 @@ class InvalidResponse(PedroLLMError):
     """The server answered, but not with something the SDK can read."""
 
 
+class ResponseTooLarge(InvalidResponse):
+    """A reply (or one event of a stream) passed the size cap, counted after decompression.
+
+    ``partial`` holds what a stream had delivered before the cap; None for a whole reply.
+    """
+
+    def __init__(self, message: str, partial: InferenceResponse | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class DeadlineExceeded(Timeout):
+    """The request's total deadline passed; ``partial`` holds what a stream had delivered."""
+
+    def __init__(self, message: str, partial: InferenceResponse | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 class StreamInterrupted(PedroLLMError):
     """A stream ended before it was complete; ``partial`` holds what had arrived."""
 

@@ -88,6 +88,11 @@ def decode_tool_call(raw: RawToolCall, position: int) -> ToolCall | InvalidToolC
         else:
             try:
                 args = json.loads(args)
+            except RecursionError:
+                return InvalidToolCall(
+                    raw=raw_text[:1000], error="arguments are nested too deeply to decode",
+                    name=raw.name, id=call_id,
+                )
             except ValueError as exc:
                 return InvalidToolCall(
                     raw=raw_text, error=f"arguments are not valid JSON: {exc}",

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from .errors import InvalidResponse
 from .reply import RawReply, RawToolCall
 from .types import StreamDelta, ToolCallDelta
 
@@ -22,42 +23,74 @@ class StreamError(Exception):
     """A chunk reported an error (``{"error": …}``) or could not be read."""
 
 
-def iter_events(chunks: Iterable[bytes], *, ndjson: bool = False) -> Iterator[str]:
+class EventTooLarge(StreamError):
+    """One event (or one line of it) passed the size cap."""
+
+
+def iter_events(chunks: Iterable[bytes], *, ndjson: bool = False,
+                max_event_bytes: int | None = None) -> Iterator[str]:
     """Yield each event's data from a byte stream: SSE ``data:`` events, or NDJSON lines.
 
     Comment lines (``: ping``), ``event:``/``id:``/``retry:`` fields and blank keep-alive
     lines are skipped; several ``data:`` lines in one event are joined with newlines.
+    Time is linear in the bytes, however long a line; an event larger than
+    ``max_event_bytes`` raises :class:`EventTooLarge`.
     """
-    buf = b""
+    pending: list[bytes] = []  # the pieces of the line not yet ended by a newline
+    pending_len = 0
     data_lines: list[str] = []
+    data_len = 0
+
+    def too_large() -> EventTooLarge:
+        return EventTooLarge(f"one stream event is larger than {max_event_bytes} bytes")
+
     for chunk in chunks:
         if not chunk:
             continue
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
+        if b"\n" not in chunk:
+            # No line ends here: keep the piece without re-scanning what came before.
+            pending.append(chunk)
+            pending_len += len(chunk)
+            if max_event_bytes is not None and pending_len + data_len > max_event_bytes:
+                raise too_large()
+            continue
+        if pending:
+            pending.append(chunk)
+            chunk = b"".join(pending)
+            pending, pending_len = [], 0
+        *lines, tail = chunk.split(b"\n")
+        if tail:
+            pending, pending_len = [tail], len(tail)
         for raw in lines:
             line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
             if ndjson:
+                if max_event_bytes is not None and len(raw) > max_event_bytes:
+                    raise too_large()
                 if line.strip():
                     yield line
                 continue
             if not line:
                 if data_lines:
                     yield "\n".join(data_lines)
-                    data_lines = []
+                    data_lines, data_len = [], 0
                 continue
             if line.startswith(":"):
                 continue
             name, _, value = line.partition(":")
             if name == "data":
                 data_lines.append(value[1:] if value.startswith(" ") else value)
-    tail = buf.rstrip(b"\r").decode("utf-8", errors="replace")
+                data_len += len(raw)
+                if max_event_bytes is not None and data_len > max_event_bytes:
+                    raise too_large()
+        if max_event_bytes is not None and pending_len + data_len > max_event_bytes:
+            raise too_large()
+    tail_text = b"".join(pending).rstrip(b"\r").decode("utf-8", errors="replace")
     if ndjson:
-        if tail.strip():
-            yield tail
+        if tail_text.strip():
+            yield tail_text
         return
-    if tail.startswith("data:"):
-        value = tail[5:]
+    if tail_text.startswith("data:"):
+        value = tail_text[5:]
         data_lines.append(value[1:] if value.startswith(" ") else value)
     if data_lines:
         yield "\n".join(data_lines)
@@ -113,11 +146,14 @@ class StreamAccumulator:
             if not isinstance(choice, Mapping):
                 continue
             self.choices += 1
-            delta = choice.get("delta")
-            if not isinstance(delta, Mapping):
-                delta = choice.get("message")  # some servers send whole messages
+            key = "delta" if "delta" in choice else "message"  # some send whole messages
+            delta = choice.get(key)
             if isinstance(delta, Mapping):
                 out.extend(self._feed_delta(delta))
+            elif delta is not None:
+                # The same reply unstreamed is refused as malformed; so is this.
+                raise InvalidResponse(
+                    f"a stream chunk's {key} is not a JSON object: {delta!r:.200}")
             if isinstance(choice.get("finish_reason"), str):
                 self.finish_reason = choice["finish_reason"]
         return out

@@ -115,6 +115,9 @@ class InferenceRequest(DataClassJsonMixin):
     json_schema: dict[str, Any] | None = None
     n_probs: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Seconds the whole request may take, retries and a stream's last token included
+    #: (None: the backend's ``deadline`` setting, which is off by default).
+    deadline: float | None = None
 
     def all_messages(self) -> list[Message]:
         """Return the conversation to send: system prompt, messages, then user prompt."""

@@ -138,3 +138,31 @@ def validate_request(req: InferenceRequest) -> None:
             )
     if not isinstance(req.extra, dict):
         raise RequestValidationError("extra", f"must be a dict, got {type(req.extra).__name__}")
+    for key, value in req.extra.items():
+        _check_json(f"extra.{key}", value)
+    if req.deadline is not None:
+        _check_number("deadline", req.deadline, low=0.0, low_open=True)
+
+
+def _check_json(field: str, value: Any, depth: int = 0) -> None:
+    """Refuse what JSON cannot carry: NaN and infinities, non-string keys, other types."""
+    if depth > 100:
+        raise RequestValidationError(field, "is nested more than 100 levels deep")
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RequestValidationError(field, f"is {value!r}, which JSON cannot carry")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise RequestValidationError(field, f"has a key that is not a string: {key!r}")
+            _check_json(f"{field}.{key}", item, depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(f"{field}[{i}]", item, depth + 1)
+        return
+    raise RequestValidationError(
+        field, f"is a {type(value).__name__}, which JSON cannot carry")

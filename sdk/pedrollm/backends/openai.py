@@ -16,14 +16,16 @@ from typing import Any, Self
 import requests
 
 from ..backend import Backend, Health
-from ..client import HTTPClient, RetryPolicy
+from ..client import MAX_RESPONSE_BYTES, HTTPClient, RetryPolicy
 from ..config import redact_url
 from ..errors import (
     ConfigError,
     ConnectionFailed,
+    DeadlineExceeded,
     InvalidResponse,
     ModelLoading,
     PedroLLMError,
+    ResponseTooLarge,
     StreamInterrupted,
     ToolsNotEnabled,
     UnsupportedFeature,
@@ -107,6 +109,8 @@ class OpenAIBackend(Backend):
         read_timeout: float = 120.0,
         max_retries: int = 3,
         retry_budget: float = 30.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        deadline: float | None = None,
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
         transport: HTTPClient | None = None,
@@ -123,6 +127,8 @@ class OpenAIBackend(Backend):
                 retry=RetryPolicy(max_retries=max_retries, budget=retry_budget),
                 headers=headers,
                 session=session,
+                max_response_bytes=max_response_bytes,
+                deadline=deadline,
             )
         #: The transport; its ``request``/``get_json``/``post_json`` send raw requests.
         self.client = transport
@@ -159,6 +165,8 @@ class OpenAIBackend(Backend):
             read_timeout=cfg.read_timeout,
             max_retries=cfg.max_retries,
             retry_budget=cfg.retry_budget,
+            max_response_bytes=getattr(cfg, "max_response_bytes", MAX_RESPONSE_BYTES),
+            deadline=getattr(cfg, "deadline", None),
             session=session,
         )
 
@@ -257,7 +265,8 @@ class OpenAIBackend(Backend):
 
     def _infer_once(self, out: InferenceRequest, native: bool) -> InferenceResponse:
         """POST one chat request and build the response from its body."""
-        data = self.client.post_json(self.chat_path, self._body(out, native, stream=False))
+        data = self.client.post_json(self.chat_path, self._body(out, native, stream=False),
+                                     deadline=out.deadline)
         return build_response(raw_reply_from_completion(data), out.tools, self._parse_text)
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
@@ -280,7 +289,8 @@ class OpenAIBackend(Backend):
 
     def _stream_once(self, out: InferenceRequest, native: bool) -> Iterator[StreamDelta]:
         """Run one streamed request (nothing is retried once data has arrived)."""
-        events = self.client.open_stream(self.chat_path, self._body(out, native, stream=True))
+        events = self.client.open_stream(self.chat_path, self._body(out, native, stream=True),
+                                         deadline=out.deadline)
         tools = out.tools
         acc = StreamAccumulator()
         # With tools offered, content runs through the model format's incremental
@@ -298,8 +308,9 @@ class OpenAIBackend(Backend):
                         yield delta
         except StreamError as exc:
             raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc
-        except StreamInterrupted as exc:
-            raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc.__cause__
+        except (StreamInterrupted, ResponseTooLarge, DeadlineExceeded) as exc:
+            # The transport cannot know what the deltas added up to; attach it here.
+            raise type(exc)(str(exc), self._partial(acc, tools)) from exc.__cause__
         finally:
             events.close()
         where = events.url

@@ -235,4 +235,7 @@ class ServerInfo(DataClassJsonMixin):
     chat_template: str | None = None
     #: The model format tool calls are read in when they come as text.
     tool_call_format: str | None = None
+    #: How tools reach the server: native, constrained (the reply held to a tool call
+    #: or an answer by a JSON schema) or prompt (described in the prompt only).
+    tool_mode: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -29,6 +29,7 @@ class LlamaCppBackend(OpenAIBackend):
     default_tool_format = "hermes"
     # /props cannot tell whether --jinja is on; a refusal of tools says it is off.
     text_tools_fallback = True
+    takes_gbnf = True
 
     _props: Mapping[str, Any] | None = None
 

@@ -11,13 +11,20 @@ import dataclasses
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Literal, Self, get_args
 
 import requests
 
 from ..backend import Backend, Health
 from ..client import MAX_RESPONSE_BYTES, HTTPClient, RetryPolicy
 from ..config import redact_url
+from ..constrained import (
+    EnvelopeStreamParser,
+    hermes_call_grammar,
+    read_envelope,
+    requires_call,
+    with_envelope_prompt,
+)
 from ..errors import (
     ConfigError,
     ConnectionFailed,
@@ -33,6 +40,7 @@ from ..errors import (
 from ..reply import (
     StreamTextParser,
     TextParseResult,
+    TextToolParser,
     build_response,
     raw_reply_from_completion,
 )
@@ -50,6 +58,11 @@ from ..types import (
 from ..validation import validate_request
 
 log = logging.getLogger("pedrollm")
+
+#: How tools reach a server (see :meth:`OpenAIBackend.tool_mode_for`).
+ToolMode = Literal["native", "constrained", "prompt"]
+#: The values of ``model.tool_mode``: a mode, or ``auto`` to choose from the server.
+TOOL_MODES = ("auto", *get_args(ToolMode))
 
 # Keys servers use for a model's context window in their model listings.
 CONTEXT_KEYS = ("n_ctx", "max_model_len", "context_length", "max_context_length",
@@ -89,6 +102,10 @@ class OpenAIBackend(Backend):
     default_tool_format = "hermes"
     # Whether a refusal of native tools switches to tools described in the prompt.
     text_tools_fallback = False
+    # Whether the server constrains a reply to a JSON schema (constrained tool mode).
+    takes_json_schema = True
+    # Whether the server takes a GBNF grammar (prompt-mode calls made certain).
+    takes_gbnf = False
     # Request fields this server ignores or refuses: field -> why.
     unsupported: Mapping[str, str] = {}
 
@@ -102,6 +119,7 @@ class OpenAIBackend(Backend):
         usable_context: int | None = None,
         enable_tools: bool = True,
         native_tools: bool | None = None,
+        tool_mode: str = "auto",
         tool_call_format: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
@@ -137,6 +155,10 @@ class OpenAIBackend(Backend):
         self.usable_context = usable_context
         self.enable_tools = enable_tools
         self.native_tools = native_tools
+        if tool_mode not in TOOL_MODES:
+            raise ConfigError(f"model.tool_mode: must be one of {', '.join(TOOL_MODES)}, "
+                              f"got {tool_mode!r}")
+        self.tool_mode = tool_mode
         if tool_call_format is not None:
             _check_format(tool_call_format)
         self.configured_tool_format = tool_call_format
@@ -158,6 +180,7 @@ class OpenAIBackend(Backend):
             usable_context=cfg.usable_context,
             enable_tools=cfg.enable_tools,
             native_tools=getattr(cfg, "native_tools", None),
+            tool_mode=getattr(cfg, "tool_mode", "auto"),
             tool_call_format=cfg.tool_call_format,
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
@@ -212,27 +235,61 @@ class OpenAIBackend(Backend):
         self.check_request(out)
         return out
 
-    def _outgoing(self, req: InferenceRequest) -> tuple[InferenceRequest, bool]:
-        """The request to send and whether its tools go natively or in the prompt."""
+    def tool_mode_for(self, req: InferenceRequest | None = None) -> ToolMode:
+        """How tools reach the server: ``native``, ``constrained`` or ``prompt``.
+
+        ``model.tool_mode`` decides when it is set; on ``auto``, tools go natively when
+        the server returns tool calls, else the reply is constrained to a call or an
+        answer (see :mod:`pedrollm.constrained`) where the server takes a JSON schema
+        and the request brings none of its own, else they are only described in the
+        prompt. ``native_tools: false`` asks for the prompt.
+        """
+        if self.tool_mode != "auto":
+            return self.tool_mode  # type: ignore[return-value]
+        if self.supports_native_tools():
+            return "native"
+        if self.native_tools is False:
+            return "prompt"
+        if self.takes_json_schema and (req is None or req.json_schema is None):
+            return "constrained"
+        return "prompt"
+
+    def _outgoing(self, req: InferenceRequest) -> tuple[InferenceRequest, ToolMode]:
+        """The request to send, rewritten for its tool mode, and that mode."""
         validate_request(req)
         out = self.prepare(req)
-        if not out.tools or self.supports_native_tools():
-            return out, True
-        return with_tools_in_prompt(out, self.tool_call_format()), False
+        if not out.tools:
+            return out, "native"
+        mode = self.tool_mode_for(out)
+        if mode == "native":
+            return out, mode
+        if mode == "constrained":
+            return with_envelope_prompt(out), mode
+        fmt = self.tool_call_format()
+        prompted = with_tools_in_prompt(out, fmt)
+        if (requires_call(out.tool_choice) and self.takes_gbnf and fmt == "hermes"
+                and out.grammar is None and out.json_schema is None):
+            # A call is required: make the model write one, in the form the parser reads.
+            prompted = dataclasses.replace(
+                prompted, grammar=hermes_call_grammar(out.tools, out.tool_choice))
+        return prompted, mode
 
-    def _falls_back(self, exc: ToolsNotEnabled, native: bool) -> bool:
-        """Whether a refusal of native tools should switch this backend to text tools.
+    def _falls_back(self, exc: ToolsNotEnabled, mode: ToolMode) -> bool:
+        """Whether a refusal of native tools should switch this backend off native tools.
 
-        Only where the server can answer tools in text (``text_tools_fallback``) and the
-        config left ``native_tools`` to discovery; the switch is remembered.
+        Only where the server can do without (``text_tools_fallback``) and the config
+        left ``native_tools`` and ``tool_mode`` to discovery; the switch is remembered.
         """
-        if not (native and self.text_tools_fallback and self.native_tools is None):
+        if not (mode == "native" and self.text_tools_fallback and self.native_tools is None
+                and self.tool_mode == "auto"):
             return False
         self._native_detected = False
+        how = ("replies are now constrained to a tool call or an answer"
+               if self.takes_json_schema else
+               "tools are now described in the prompt and calls read from the text")
         warnings.warn(
             f"the {self.name} server at {redact_url(self.server_url)} refused native tools "
-            f"({exc.message}); tools are now described in the prompt and calls read from the "
-            "text. Start llama-server with --jinja for native tool calls.",
+            f"({exc.message}); {how}. Start llama-server with --jinja for native tool calls.",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -241,61 +298,63 @@ class OpenAIBackend(Backend):
     def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
         """Return the body ``infer`` (or ``stream``) would send for ``req``.
 
-        Validated, configured defaults filled in, tools sent natively or described in
-        the prompt as the server needs; nothing is sent.
+        Validated, configured defaults filled in, tools sent natively, described in the
+        prompt, or turned into a constraint as the server needs; nothing is sent.
         """
-        out, native = self._outgoing(req)
-        return self._body(out, native, stream=stream)
+        out, mode = self._outgoing(req)
+        return self._body(out, mode, stream=stream)
 
-    def _body(self, out: InferenceRequest, native: bool, *, stream: bool) -> dict[str, Any]:
+    def _body(self, out: InferenceRequest, mode: ToolMode, *, stream: bool) -> dict[str, Any]:
         """The chat body for a prepared request."""
         return chat_body(out, self.request_options(out), model=self.model, stream=stream,
-                         native_tools=native)
+                         native_tools=mode == "native")
 
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""
-        out, native = self._outgoing(req)
+        out, mode = self._outgoing(req)
         try:
-            return self._infer_once(out, native)
+            return self._infer_once(out, mode)
         except ToolsNotEnabled as exc:
-            if not self._falls_back(exc, native):
+            if not self._falls_back(exc, mode):
                 raise
-        out, native = self._outgoing(req)
-        return self._infer_once(out, native)
+        out, mode = self._outgoing(req)
+        return self._infer_once(out, mode)
 
-    def _infer_once(self, out: InferenceRequest, native: bool) -> InferenceResponse:
+    def _infer_once(self, out: InferenceRequest, mode: ToolMode) -> InferenceResponse:
         """POST one chat request and build the response from its body."""
-        data = self.client.post_json(self.chat_path, self._body(out, native, stream=False),
+        data = self.client.post_json(self.chat_path, self._body(out, mode, stream=False),
                                      deadline=out.deadline)
-        return build_response(raw_reply_from_completion(data), out.tools, self._parse_text)
+        return build_response(raw_reply_from_completion(data), out.tools,
+                              self._text_parser(mode))
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the whole reply."""
-        out, native = self._outgoing(req)
-        return self._stream(req, out, native)
+        out, mode = self._outgoing(req)
+        return self._stream(req, out, mode)
 
     def _stream(self, req: InferenceRequest, out: InferenceRequest,
-                native: bool) -> Iterator[StreamDelta]:
-        """Stream, switching to text tools once if the server refuses native ones."""
+                mode: ToolMode) -> Iterator[StreamDelta]:
+        """Stream, switching off native tools once if the server refuses them."""
         try:
-            yield from self._stream_once(out, native)
+            yield from self._stream_once(out, mode)
             return
         except ToolsNotEnabled as exc:
             # Refused before any data arrived, so sending again repeats nothing.
-            if not self._falls_back(exc, native):
+            if not self._falls_back(exc, mode):
                 raise
-        out, native = self._outgoing(req)
-        yield from self._stream_once(out, native)
+        out, mode = self._outgoing(req)
+        yield from self._stream_once(out, mode)
 
-    def _stream_once(self, out: InferenceRequest, native: bool) -> Iterator[StreamDelta]:
+    def _stream_once(self, out: InferenceRequest, mode: ToolMode) -> Iterator[StreamDelta]:
         """Run one streamed request (nothing is retried once data has arrived)."""
-        events = self.client.open_stream(self.chat_path, self._body(out, native, stream=True),
+        events = self.client.open_stream(self.chat_path, self._body(out, mode, stream=True),
                                          deadline=out.deadline)
         tools = out.tools
         acc = StreamAccumulator()
+        text_parser = self._text_parser(mode)
         # With tools offered, content runs through the model format's incremental
         # parser, so tool-call markup arrives as tool-call deltas, not as text.
-        parser = self._stream_parser(list(tools)) if tools else None
+        parser = self._stream_parser(list(tools), mode) if tools else None
         try:
             for data in events:
                 deltas = acc.feed_data(data)
@@ -307,17 +366,17 @@ class OpenAIBackend(Backend):
                     else:
                         yield delta
         except StreamError as exc:
-            raise StreamInterrupted(str(exc), self._partial(acc, tools)) from exc
+            raise StreamInterrupted(str(exc), self._partial(acc, tools, text_parser)) from exc
         except (StreamInterrupted, ResponseTooLarge, DeadlineExceeded) as exc:
             # The transport cannot know what the deltas added up to; attach it here.
-            raise type(exc)(str(exc), self._partial(acc, tools)) from exc.__cause__
+            raise type(exc)(str(exc), self._partial(acc, tools, text_parser)) from exc.__cause__
         finally:
             events.close()
         where = events.url
         if not acc.done and acc.finish_reason is None:
             raise StreamInterrupted(
                 f"the stream from {where} ended without [DONE] or a finish reason",
-                self._partial(acc, tools),
+                self._partial(acc, tools, text_parser),
             )
         if acc.events == 0:
             raise InvalidResponse("the stream ended without any chunk")
@@ -327,14 +386,14 @@ class OpenAIBackend(Backend):
         if parser is not None:
             yield from parser.flush()
             parsed = parser.finish()
-        yield StreamDelta(response=build_response(acc.reply(), tools, self._parse_text, parsed))
+        yield StreamDelta(response=build_response(acc.reply(), tools, text_parser, parsed))
 
-    def _partial(self, acc: StreamAccumulator,
-                 tools: Sequence[ToolDefinition]) -> InferenceResponse:
+    def _partial(self, acc: StreamAccumulator, tools: Sequence[ToolDefinition],
+                 text_parser: TextToolParser) -> InferenceResponse:
         """Return what a broken stream delivered, as a response (never raises)."""
         raw = acc.reply()
         try:
-            return build_response(raw, tools, self._parse_text)
+            return build_response(raw, tools, text_parser)
         except Exception:  # the partial is best effort; the interruption is the error
             return InferenceResponse(text=raw.content, reasoning=raw.reasoning or None)
 
@@ -368,8 +427,20 @@ class OpenAIBackend(Backend):
         return get_format(self.tool_call_format()).parse(text, tools,
                                                          think_open=self.think_open())
 
-    def _stream_parser(self, tools: list[ToolDefinition]) -> StreamTextParser:
-        """An incremental parser of the model's format, for one stream."""
+    def _read_constrained(self, text: str, tools: list[ToolDefinition]) -> TextParseResult:
+        """Read a constrained reply; text that is no envelope goes to the format's parser."""
+        found = read_envelope(text, tools)
+        return found if found is not None else self._parse_text(text, tools)
+
+    def _text_parser(self, mode: ToolMode) -> TextToolParser:
+        """How a reply's text is read for tool calls in this mode."""
+        return self._read_constrained if mode == "constrained" else self._parse_text
+
+    def _stream_parser(self, tools: list[ToolDefinition],
+                       mode: ToolMode = "native") -> StreamTextParser:
+        """An incremental parser for one stream: the model's format, or the envelope."""
+        if mode == "constrained":
+            return EnvelopeStreamParser(tools, fallback=self._parse_text)
         from ..toolcalls import StreamingParser
 
         return StreamingParser(self.tool_call_format(), tools, think_open=self.think_open())
@@ -488,6 +559,7 @@ class OpenAIBackend(Backend):
             native_tools=self.supports_native_tools(),
             version=self.server_version(),
             tool_call_format=self.tool_call_format(),
+            tool_mode=self.tool_mode_for() if self.enable_tools else None,
         )
 
     def close(self) -> None:

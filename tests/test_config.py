@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def test_defaults_are_a_local_llama_server() -> None:
     model = ModelConfig()
     assert model.type == "llamacpp"
     assert model.resolved_server_url() == "http://localhost:8081"
-    assert (model.connect_timeout, model.read_timeout) == (5.0, 120.0)
+    assert (model.connect_timeout, model.read_timeout) == (5.0, 600.0)
     assert (model.max_retries, model.retry_budget) == (3, 30.0)
     assert model.context_size is None and model.usable_context is None
     assert model.enable_tools is True and model.tool_call_format is None
@@ -400,15 +401,45 @@ def test_a_file_without_model_section_uses_the_defaults(isolated: Path) -> None:
     assert config.other == {"project": {"name": "x"}}
 
 
-def test_invalid_json_names_file_line_and_column(isolated: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "where", "bracket"),
+    [
+        ('{\n  "model": {\n    "type": "ollama",\n  }\n}\n', "line 3, column 21", "}"),
+        ('{"model": {"threads": 8,}}', "line 1, column 24", "}"),
+        ('{"model": {"type": "vllm"},\n}', "line 1, column 27", "}"),
+        ('{"project": {"tags": ["a", "b",  ]}}', "line 1, column 31", "]"),
+    ],
+)
+def test_trailing_comma_is_named_at_the_comma_on_every_python(
+    isolated: Path, text: str, where: str, bracket: str
+) -> None:
+    # Python 3.13's json points at the comma, older ones at the bracket after it with
+    # "Expecting property name": the message is the same on every version.
     path = isolated / "broken.json"
-    path.write_text('{\n  "model": {\n    "type": "ollama",\n  }\n}\n', encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    assert str(info.value) == (
-        f"{path}: line 4, column 3: not valid JSON: "
-        "Expecting property name enclosed in double quotes"
-    )
+    assert str(info.value) == f"{path}: {where}: not valid JSON: trailing comma before {bracket!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{\n  "model": {\n    "type" "ollama"\n  }\n}\n', "line 3, column 12"),
+        ('{"model": {"type": ollama}}', "line 1, column 20"),
+        ('{"model": {"context_size": ,}}', "line 1, column 28"),
+        ('{"model": {}}\n{}', "line 2, column 1"),
+    ],
+)
+def test_invalid_json_names_file_line_column_and_what_is_wrong(
+    isolated: Path, text: str, where: str
+) -> None:
+    path = isolated / "broken.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    # What json says is wrong is its own wording, which Python versions may change.
+    assert re.fullmatch(rf"{re.escape(f'{path}: {where}: not valid JSON: ')}\S.*", str(info.value))
 
 
 def test_empty_file_is_invalid_json(isolated: Path) -> None:

@@ -95,7 +95,7 @@ def test_migration_keeps_key_order_and_does_not_touch_the_old_mapping() -> None:
 def test_command_line_is_shell_quoted() -> None:
     old = {"model": {"llamacpp_path": "/My Apps/llama-cli", "model_path": "/m/a b.gguf"}}
     assert migrate_config(old).command_line == (
-        "'/My Apps/llama-server' -m '/m/a b.gguf' --port 8081"
+        "'/My Apps/llama-server' -m '/m/a b.gguf' --port 8081 --jinja"
     )
 
 
@@ -126,6 +126,7 @@ def test_existing_server_url_sets_port_and_host() -> None:
         "10.0.0.5",
         "-t",
         "4",
+        "--jinja",
     ]
 
 
@@ -142,10 +143,13 @@ def test_missing_type_becomes_llamacpp_and_model_path_gets_a_placeholder() -> No
         "8081",
         "-t",
         "4",
+        "--jinja",
     ]
     assert migration.notes == [
         "threads: moved to the server command line (-t 4)",
         "model_path: not set; replace MODEL.gguf in the server command with your model file",
+        "enable_tools: not set, so tools are on; llama-server needs --jinja for tool calls "
+        "(added)",
     ]
 
 
@@ -330,8 +334,11 @@ def test_nothing_to_migrate_writes_nothing(tmp_path: Path) -> None:
 def test_invalid_old_file_is_reported_with_position(tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     old.write_text('{"model": {"threads": 8,}}', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"old\.json: line 1, column 25: not valid JSON"):
+    with pytest.raises(ConfigError) as info:
         write_migrated(old)
+    assert str(info.value) == (
+        f"{old}: line 1, column 24: not valid JSON: trailing comma before '}}'"
+    )
     assert list(tmp_path.iterdir()) == [old]
 
 

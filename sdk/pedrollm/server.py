@@ -20,7 +20,6 @@ import requests
 import urllib3
 
 from ._version import __version__
-from .config import redact_url
 from .errors import (
     ConnectionFailed,
     ConnectTimeout,
@@ -32,6 +31,7 @@ from .errors import (
     StreamInterrupted,
     error_from_response,
 )
+from .redaction import redact_url
 from .reply import (
     RawReply,
     StreamTextParser,

@@ -16,7 +16,6 @@ from typing import Any
 import requests
 
 from ..backend import Backend, Health
-from ..config import redact_url
 from ..errors import (
     ConfigError,
     ConnectionFailed,
@@ -25,6 +24,7 @@ from ..errors import (
     ToolsNotEnabled,
     UnsupportedFeature,
 )
+from ..redaction import redact_url
 from ..reply import StreamTextParser, TextParseResult
 from ..server import RetryPolicy, ServerClient, standard_options
 from ..toolprompt import with_tools_in_prompt

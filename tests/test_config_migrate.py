@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import pedrollm
 from pedrollm.config import Config, Migration, load_config, migrate_config, write_migrated
 from pedrollm.errors import ConfigError
 
@@ -175,6 +177,27 @@ def test_llamacpp_path_naming_a_directory_finds_the_server_in_it(tmp_path: Path)
 def test_without_tools_there_is_no_jinja_flag() -> None:
     migration = migrate_config({"model": {"model_path": "/m.gguf", "enable_tools": False}})
     assert "--jinja" not in migration.server_command
+
+
+def test_tools_on_by_default_still_get_the_jinja_flag() -> None:
+    # No enable_tools in the old file: the migrated config enables tools (the default),
+    # so the server must render the chat template to take them.
+    migration = migrate_config({"model": {"model_path": "/m.gguf"}})
+    assert Config.from_dict(migration.config).model.enable_tools is True
+    assert migration.server_command[-1] == "--jinja"
+
+
+def test_a_tilde_in_paths_is_expanded_so_the_pasted_command_finds_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    old = {"model": {"llamacpp_path": "~/llama.cpp/bin/llama-cli", "model_path": "~/m/q.gguf"}}
+    migration = migrate_config(old)
+    assert migration.server_command[:3] == [
+        f"{tmp_path}/llama.cpp/bin/llama-server", "-m", f"{tmp_path}/m/q.gguf"
+    ]
+    assert "~" not in migration.command_line
+    assert f"(-m {tmp_path}/m/q.gguf)" in migration.notes[1]
 
 
 def test_legacy_fields_on_another_backend_are_dropped_without_a_command() -> None:
@@ -354,6 +377,28 @@ def test_migrated_file_loads_cleanly(tmp_path: Path) -> None:
         "project": {"name": "p", "workdir": "."},
         "database": {"path": "~/.pedrocli/jobs.db"},
     }
+
+
+def test_cli_prints_a_server_command_that_works_pasted_into_a_shell(tmp_path: Path) -> None:
+    model = tmp_path / "models" / "my model.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"model": {"model_path": "~/models/my model.gguf", "threads": 4}}))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
+    sources = str(Path(pedrollm.__file__).resolve().parents[1])
+    environ["PYTHONPATH"] = os.pathsep.join([sources, environ.get("PYTHONPATH", "")])
+    environ["HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pedrollm", "config", "migrate", str(old), "--out", "new.json"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60, check=True,
+    )
+    pasted = result.stdout.split("start the server with:\n")[1].strip()
+    # What a POSIX shell would pass to llama-server for the pasted line.
+    argv = shlex.split(pasted)
+    assert argv[:3] == ["llama-server", "-m", str(model)]
+    assert Path(argv[2]).is_file()
+    assert argv[-1] == "--jinja"
 
 
 def test_migration_api_is_served_from_both_modules() -> None:

@@ -123,7 +123,8 @@ def _server_values(model: Mapping[str, Any]) -> dict[str, str]:
     for name, legacy in LEGACY.items():
         if name in model and (legacy.server_flag is not None or name == "llamacpp_path"):
             value = str(model[name])
-            values[name] = os.path.expanduser(value) if legacy.check is check_path else value
+            is_path = legacy.check is check_path  # llamacpp_path, model_path
+            values[name] = os.path.expanduser(value) if is_path else value
     return values
 
 

@@ -401,6 +401,18 @@ def test_cli_prints_a_server_command_that_works_pasted_into_a_shell(tmp_path: Pa
     assert argv[-1] == "--jinja"
 
 
+def test_the_migration_guide_has_a_row_for_every_deprecated_field() -> None:
+    from pedrollm.config_schema import LEGACY
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "MIGRATION-LLAMA-SERVER.md"
+    rows = [line for line in guide.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    for name, legacy in LEGACY.items():
+        row = next(r for r in rows if r.startswith(f"| `{name}` |"))
+        if legacy.server_flag is not None:
+            assert f"`{legacy.server_flag} " in row, row
+
+
 def test_migration_api_is_served_from_both_modules() -> None:
     import pedrollm.config_migrate as config_migrate
 

@@ -21,6 +21,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backends import LlamaCppBackend
 from .config_files import read_config_file
 from .config_schema import (
     DEFAULT_SERVER_URLS,
@@ -37,7 +38,7 @@ from .redaction import redact_tree
 
 SERVER_BINARY = "llama-server"
 # The backend whose server the old llama-cli settings move to.
-LLAMA_SERVER_BACKEND = "llamacpp"
+LLAMA_SERVER_BACKEND = LlamaCppBackend.name
 MODEL_PLACEHOLDER = "MODEL.gguf"
 
 # Hosts llama-server listens on without a --host flag (its default is 127.0.0.1).

@@ -79,7 +79,7 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 def test_the_graph_sees_lazy_imports() -> None:
     graph = import_graph()
     assert "pedrollm.config" in graph["pedrollm.factory"]  # imported inside new_backend
-    assert "pedrollm.backends" in graph["pedrollm.config_schema"]
+    assert "pedrollm.backends" in graph["pedrollm.config_checks"]
 
 
 def test_no_import_cycle_outside_toolcalls() -> None:

@@ -11,8 +11,9 @@ A config file is JSON in the ``.pedrocli.json`` style::
 Only ``model`` belongs to pedrollm; every other top-level section is kept untouched in
 :attr:`Config.other` and written back unchanged.
 
-This module is the one import a user needs; the work is done in three others:
+This module is the one import a user needs; the work is done in four others:
 :mod:`pedrollm.config_schema` (each field declared once, the one validation),
+:mod:`pedrollm.config_checks` (the validators),
 :mod:`pedrollm.config_files` (where :func:`load_config` looks, first match wins: the
 ``path`` argument, the file named by ``PEDROLLM_CONFIG``, ``.pedrocli.json`` in the
 working directory, then in the home directory, else the defaults) and
@@ -27,6 +28,7 @@ fields; the variables and the fields they set (generated from the schema):
 
 from __future__ import annotations
 
+from .config_checks import BACKEND_TYPES, DEFAULT_SERVER_URLS
 from .config_files import (
     CONFIG_FILENAME,
     CONFIG_PATH_ENV,
@@ -35,15 +37,7 @@ from .config_files import (
     read_config_file,
 )
 from .config_migrate import Migration, migrate_config, write_migrated
-from .config_schema import (
-    BACKEND_TYPES,
-    DEFAULT_SERVER_URLS,
-    ENV_VARS,
-    LEGACY_FIELDS,
-    Config,
-    ModelConfig,
-    env_vars_text,
-)
+from .config_schema import ENV_VARS, LEGACY_FIELDS, Config, ModelConfig, env_vars_text
 
 __doc__ = (
     (__doc__ or "")

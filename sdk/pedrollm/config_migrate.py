@@ -22,17 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .backends import LlamaCppBackend
+from .config_checks import DEFAULT_SERVER_URLS, InvalidValue, check_path, show_value
 from .config_files import read_config_file
-from .config_schema import (
-    DEFAULT_SERVER_URLS,
-    LEGACY,
-    LEGACY_FIELDS,
-    MODEL_FIELDS,
-    Config,
-    InvalidValue,
-    check_path,
-    show_value,
-)
+from .config_schema import LEGACY, LEGACY_FIELDS, MODEL_FIELDS, Config
 from .errors import ConfigError
 from .redaction import redact_tree
 

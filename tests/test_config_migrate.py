@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import pedrollm
 from pedrollm.config import Config, Migration, load_config, migrate_config, write_migrated
 from pedrollm.errors import ConfigError
 
@@ -95,7 +97,7 @@ def test_migration_keeps_key_order_and_does_not_touch_the_old_mapping() -> None:
 def test_command_line_is_shell_quoted() -> None:
     old = {"model": {"llamacpp_path": "/My Apps/llama-cli", "model_path": "/m/a b.gguf"}}
     assert migrate_config(old).command_line == (
-        "'/My Apps/llama-server' -m '/m/a b.gguf' --port 8081"
+        "'/My Apps/llama-server' -m '/m/a b.gguf' --port 8081 --jinja"
     )
 
 
@@ -126,6 +128,7 @@ def test_existing_server_url_sets_port_and_host() -> None:
         "10.0.0.5",
         "-t",
         "4",
+        "--jinja",
     ]
 
 
@@ -142,10 +145,13 @@ def test_missing_type_becomes_llamacpp_and_model_path_gets_a_placeholder() -> No
         "8081",
         "-t",
         "4",
+        "--jinja",
     ]
     assert migration.notes == [
         "threads: moved to the server command line (-t 4)",
         "model_path: not set; replace MODEL.gguf in the server command with your model file",
+        "enable_tools: not set, so tools are on; llama-server needs --jinja for tool calls "
+        "(added)",
     ]
 
 
@@ -171,6 +177,27 @@ def test_llamacpp_path_naming_a_directory_finds_the_server_in_it(tmp_path: Path)
 def test_without_tools_there_is_no_jinja_flag() -> None:
     migration = migrate_config({"model": {"model_path": "/m.gguf", "enable_tools": False}})
     assert "--jinja" not in migration.server_command
+
+
+def test_tools_on_by_default_still_get_the_jinja_flag() -> None:
+    # No enable_tools in the old file: the migrated config enables tools (the default),
+    # so the server must render the chat template to take them.
+    migration = migrate_config({"model": {"model_path": "/m.gguf"}})
+    assert Config.from_dict(migration.config).model.enable_tools is True
+    assert migration.server_command[-1] == "--jinja"
+
+
+def test_a_tilde_in_paths_is_expanded_so_the_pasted_command_finds_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    old = {"model": {"llamacpp_path": "~/llama.cpp/bin/llama-cli", "model_path": "~/m/q.gguf"}}
+    migration = migrate_config(old)
+    assert migration.server_command[:3] == [
+        f"{tmp_path}/llama.cpp/bin/llama-server", "-m", f"{tmp_path}/m/q.gguf"
+    ]
+    assert "~" not in migration.command_line
+    assert f"(-m {tmp_path}/m/q.gguf)" in migration.notes[1]
 
 
 def test_legacy_fields_on_another_backend_are_dropped_without_a_command() -> None:
@@ -330,8 +357,11 @@ def test_nothing_to_migrate_writes_nothing(tmp_path: Path) -> None:
 def test_invalid_old_file_is_reported_with_position(tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     old.write_text('{"model": {"threads": 8,}}', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"old\.json: line 1, column 25: not valid JSON"):
+    with pytest.raises(ConfigError) as info:
         write_migrated(old)
+    assert str(info.value) == (
+        f"{old}: line 1, column 24: not valid JSON: trailing comma before '}}'"
+    )
     assert list(tmp_path.iterdir()) == [old]
 
 
@@ -347,6 +377,40 @@ def test_migrated_file_loads_cleanly(tmp_path: Path) -> None:
         "project": {"name": "p", "workdir": "."},
         "database": {"path": "~/.pedrocli/jobs.db"},
     }
+
+
+def test_cli_prints_a_server_command_that_works_pasted_into_a_shell(tmp_path: Path) -> None:
+    model = tmp_path / "models" / "my model.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"model": {"model_path": "~/models/my model.gguf", "threads": 4}}))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
+    sources = str(Path(pedrollm.__file__).resolve().parents[1])
+    environ["PYTHONPATH"] = os.pathsep.join([sources, environ.get("PYTHONPATH", "")])
+    environ["HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pedrollm", "config", "migrate", str(old), "--out", "new.json"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60, check=True,
+    )
+    pasted = result.stdout.split("start the server with:\n")[1].strip()
+    # What a POSIX shell would pass to llama-server for the pasted line.
+    argv = shlex.split(pasted)
+    assert argv[:3] == ["llama-server", "-m", str(model)]
+    assert Path(argv[2]).is_file()
+    assert argv[-1] == "--jinja"
+
+
+def test_the_migration_guide_has_a_row_for_every_deprecated_field() -> None:
+    from pedrollm.config_schema import LEGACY
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "MIGRATION-LLAMA-SERVER.md"
+    rows = [line for line in guide.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    for name, legacy in LEGACY.items():
+        row = next(r for r in rows if r.startswith(f"| `{name}` |"))
+        if legacy.server_flag is not None:
+            assert f"`{legacy.server_flag} " in row, row
 
 
 def test_migration_api_is_served_from_both_modules() -> None:

@@ -42,6 +42,8 @@ class Backend(ABC):
     """
 
     name: str = "backend"
+    #: Where this kind of server listens unless told otherwise (None: no default).
+    default_url: str | None = None
 
     @classmethod
     @abstractmethod

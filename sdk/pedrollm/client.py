@@ -28,7 +28,6 @@ import requests
 import urllib3
 
 from ._version import __version__
-from .config import redact_url
 from .errors import (
     ConfigError,
     ConnectionFailed,
@@ -44,6 +43,7 @@ from .errors import (
     StreamInterrupted,
     error_from_response,
 )
+from .redaction import redact_url
 from .streaming import EventTooLarge, iter_events
 from .types import InferenceResponse
 
@@ -177,7 +177,7 @@ class HTTPClient:
         *,
         api_key: str | None = None,
         connect_timeout: float = 5.0,
-        read_timeout: float = 120.0,
+        read_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,

@@ -21,17 +21,16 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import (
-    DEFAULT_SERVER_URLS,
-    LEGACY_FIELDS,
-    Config,
-    _redact_tree,
-    _show,
-    read_config_file,
-)
+from .backends import LlamaCppBackend
+from .config_checks import DEFAULT_SERVER_URLS, InvalidValue, check_path, show_value
+from .config_files import read_config_file
+from .config_schema import LEGACY, LEGACY_FIELDS, MODEL_FIELDS, Config
 from .errors import ConfigError
+from .redaction import redact_tree
 
 SERVER_BINARY = "llama-server"
+# The backend whose server the old llama-cli settings move to.
+LLAMA_SERVER_BACKEND = LlamaCppBackend.name
 MODEL_PLACEHOLDER = "MODEL.gguf"
 
 # Hosts llama-server listens on without a --host flag (its default is 127.0.0.1).
@@ -65,7 +64,7 @@ class Migration:
 
     def __repr__(self) -> str:
         return (
-            f"Migration(config={_redact_tree(self.config)!r}, "
+            f"Migration(config={redact_tree(self.config)!r}, "
             f"server_command={self.server_command!r}, notes={self.notes!r}, "
             f"written_to={self.written_to!r}, backup_path={self.backup_path!r})"
         )
@@ -87,30 +86,12 @@ def _server_binary(llamacpp_path: str | None) -> str:
 def _check_legacy(model: Mapping[str, Any], source: str) -> list[str]:
     """Return the problems in the legacy fields' values (migration needs them right)."""
     problems = []
-    for name in ("llamacpp_path", "model_path"):
-        value = model.get(name)
-        if name in model and (not isinstance(value, str) or not value.strip()):
-            problems.append(f"{source}: model.{name}: must be a path, got {_show(value)}")
-    threads = model.get("threads")
-    if "threads" in model and (
-        not isinstance(threads, int) or isinstance(threads, bool) or threads <= 0
-    ):
-        problems.append(
-            f"{source}: model.threads: must be a positive integer, got {_show(threads)}"
-        )
-    layers = model.get("n_gpu_layers")
-    if "n_gpu_layers" in model and (
-        not isinstance(layers, int) or isinstance(layers, bool) or layers < -1
-    ):
-        problems.append(
-            f"{source}: model.n_gpu_layers: must be a whole number >= -1 (-1: all), "
-            f"got {_show(layers)}"
-        )
-    grammar = model.get("enable_grammar")
-    if "enable_grammar" in model and not isinstance(grammar, bool):
-        problems.append(
-            f"{source}: model.enable_grammar: must be true or false, got {_show(grammar)}"
-        )
+    for name, legacy in LEGACY.items():
+        if name in model:
+            try:
+                legacy.check(model[name])
+            except InvalidValue as exc:
+                problems.append(f"{source}: model.{name}: {exc}")
     return problems
 
 
@@ -125,14 +106,30 @@ def _new_model_section(model: Mapping[str, Any], backend: Any) -> dict[str, Any]
     return new
 
 
-def _command(model: Mapping[str, Any], server_url: str) -> list[str]:
+def _server_values(model: Mapping[str, Any]) -> dict[str, str]:
+    """The legacy values that go on the server's command line, as they will be typed.
+
+    A path starting with ``~`` is expanded here: quoted for the shell it would stay a
+    literal ``~`` and llama-server would not find the file.
+    """
+    values = {}
+    for name, legacy in LEGACY.items():
+        if name in model and (legacy.server_flag is not None or name == "llamacpp_path"):
+            value = str(model[name])
+            is_path = legacy.check is check_path  # llamacpp_path, model_path
+            values[name] = os.path.expanduser(value) if is_path else value
+    return values
+
+
+def _command(values: Mapping[str, str], model: Mapping[str, Any], server_url: str,
+             tools: bool) -> list[str]:
     """Build the llama-server command line that replaces the old binary's settings."""
     parts = urlsplit(server_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     command = [
-        _server_binary(model.get("llamacpp_path")),
+        _server_binary(values.get("llamacpp_path")),
         "-m",
-        model.get("model_path", MODEL_PLACEHOLDER),
+        values.get("model_path", MODEL_PLACEHOLDER),
         "--port",
         str(port),
     ]
@@ -141,34 +138,36 @@ def _command(model: Mapping[str, Any], server_url: str) -> list[str]:
     context_size = model.get("context_size")
     if isinstance(context_size, int) and not isinstance(context_size, bool):
         command += ["--ctx-size", str(context_size)]
-    if "threads" in model:
-        command += ["-t", str(model["threads"])]
-    if "n_gpu_layers" in model:
-        command += ["-ngl", str(model["n_gpu_layers"])]
-    if model.get("enable_tools") is True:
+    for name, legacy in LEGACY.items():
+        if legacy.server_flag is not None and name != "model_path" and name in values:
+            command += [legacy.server_flag, values[name]]
+    if tools:
         # llama-server only accepts tools when it renders the model's Jinja chat template.
         command.append("--jinja")
     return command
 
 
 def _notes(
-    model: Mapping[str, Any], backend: str, server_url: str | None, command: list[str]
+    values: Mapping[str, str],
+    model: Mapping[str, Any],
+    backend: str,
+    server_url: str | None,
+    command: list[str],
 ) -> list[str]:
     notes = []
-    on_server = backend == "llamacpp"
+    on_server = backend == LLAMA_SERVER_BACKEND
     if "llamacpp_path" in model:
         notes.append(
             f"llamacpp_path: replaced by server_url {server_url}; start {command[0]} "
-            f"(the command below) instead of running {model['llamacpp_path']}"
+            f"(the command below) instead of running {values['llamacpp_path']}"
             if on_server
             else f"llamacpp_path: removed; backend {backend!r} runs its own server"
         )
-    moved = {"model_path": "-m", "threads": "-t", "n_gpu_layers": "-ngl"}
-    for name, flag in moved.items():
-        if name not in model:
+    for name, legacy in LEGACY.items():
+        if legacy.server_flag is None or name not in model:
             continue
         notes.append(
-            f"{name}: moved to the server command line ({flag} {model[name]})"
+            f"{name}: moved to the server command line ({legacy.server_flag} {values[name]})"
             if on_server
             else f"{name}: removed; backend {backend!r} sets this on its own server"
         )
@@ -179,8 +178,9 @@ def _notes(
             f"model_path: not set; replace {MODEL_PLACEHOLDER} in the server command "
             "with your model file"
         )
-    if on_server and model.get("enable_tools") is True:
-        notes.append("enable_tools: llama-server needs --jinja for tool calls (added)")
+    if on_server and "--jinja" in command:
+        unset = "" if "enable_tools" in model else "not set, so tools are on; "
+        notes.append(f"enable_tools: {unset}llama-server needs --jinja for tool calls (added)")
     return notes
 
 
@@ -190,7 +190,7 @@ def migrate_config(old: Mapping[str, Any], source: str = "<config>") -> Migratio
         raise ConfigError(f"{source}: the file must hold a JSON object, got {type(old).__name__}")
     model = old.get("model", {})
     if not isinstance(model, Mapping):
-        raise ConfigError(f"{source}: model: must be a JSON object, got {_show(model)}")
+        raise ConfigError(f"{source}: model: must be a JSON object, got {show_value(model)}")
     legacy = [name for name in LEGACY_FIELDS if name in model]
     if not legacy:
         Config.from_dict(old, source)
@@ -202,19 +202,23 @@ def migrate_config(old: Mapping[str, Any], source: str = "<config>") -> Migratio
     problems = _check_legacy(model, source)
     if problems:
         raise ConfigError("\n".join(problems))
-    backend = model.get("type", "llamacpp")
+    backend = model.get("type", MODEL_FIELDS["type"].default)
     new_model = _new_model_section(model, backend)
     # Validate the result now, so a migration never writes a file that will not load.
-    loaded = Config.from_dict({"model": new_model}, source)
-    on_server = backend == "llamacpp"
-    server_url = loaded.model.resolved_server_url() if on_server else None
-    command = _command(model, server_url) if server_url is not None else []
+    loaded = Config.from_dict({"model": new_model}, source).model
+    values = _server_values(model)
+    server_url = loaded.resolved_server_url() if backend == LLAMA_SERVER_BACKEND else None
+    command = (
+        _command(values, model, server_url, loaded.enable_tools)
+        if server_url is not None
+        else []
+    )
     # Keep the top-level sections in their original order, model where it was.
     config = {key: (new_model if key == "model" else value) for key, value in old.items()}
     return Migration(
         config=config,
         server_command=command,
-        notes=_notes(model, backend, server_url, command),
+        notes=_notes(values, model, backend, server_url, command),
         legacy_fields=legacy,
     )
 

@@ -17,7 +17,6 @@ import requests
 
 from ..backend import Backend, Health
 from ..client import MAX_RESPONSE_BYTES, HTTPClient, RetryPolicy
-from ..config import redact_url
 from ..constrained import (
     EnvelopeStreamParser,
     hermes_call_grammar,
@@ -37,6 +36,7 @@ from ..errors import (
     ToolsNotEnabled,
     UnsupportedFeature,
 )
+from ..redaction import redact_url
 from ..reply import (
     StreamTextParser,
     TextParseResult,
@@ -124,7 +124,7 @@ class OpenAIBackend(Backend):
         temperature: float | None = None,
         max_tokens: int | None = None,
         connect_timeout: float = 5.0,
-        read_timeout: float = 120.0,
+        read_timeout: float = 600.0,
         max_retries: int = 3,
         retry_budget: float = 30.0,
         max_response_bytes: int = MAX_RESPONSE_BYTES,

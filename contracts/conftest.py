@@ -13,10 +13,11 @@ import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from contracts.report import ClauseResult, Report, outcome_of, summary_lines, write
+from contracts.report import ClauseResult, Report, outcome_of, slug, summary_lines, write
 from contracts.target import Target
 
 AUTH_KEY = "contract-suite-key"
@@ -43,6 +44,31 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the clause marker and start the report."""
     config.addinivalue_line("markers", "clause(id, statement): a contract clause")
     config.addinivalue_line("markers", "real_server: needs a llama-server built here")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave the fake-vs-real fidelity tests out unless a real server is asked for.
+
+    They compare the fake with a llama-server built here; without one they could only
+    skip, and 17 skips would hide the clauses' own. Named on the command line, the
+    file is still collected (and says why it skips).
+    """
+    if collection_path.name == "test_fidelity.py" and not config.getoption("real_llama_server"):
+        return True
+    return None
+
+
+def _report_stem(config: pytest.Config) -> str:
+    """The report files' name: the same for every run against the same server.
+
+    A server given by URL is named by its backend and host, not its port, so a re-run
+    against a restarted server (on whatever port it got) replaces the last report.
+    """
+    url = config.getoption("server_url")
+    if url:
+        host = urlsplit(str(url)).hostname or "server"
+        return "conformance-" + slug(f"{config.getoption('backend')} {host}")
+    return "conformance-" + slug(_target_name(config)[0])
 
 
 def _target_name(config: pytest.Config) -> tuple[str, str]:
@@ -125,10 +151,27 @@ def _recording(stack: ExitStack, out: Path, url: str, locked_url: str) -> tuple[
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Start an empty report for this run's target."""
+    """Start an empty report for this run's target; stop at once if it cannot be reached."""
     name, kind = _target_name(session.config)
     url = session.config.getoption("server_url") or "(started by the suite)"
+    if session.config.getoption("server_url"):
+        _stop_unless_reachable(_url_target(session.config))
     session.config.stash[REPORT_KEY] = Report(target=name, kind=kind, url=str(url))
+
+
+def _stop_unless_reachable(target: Target) -> None:
+    """Probe a given server once, without retries; end the run in one line if it is not there.
+
+    Otherwise every clause would wait out its retries (C01 its 120 s of readiness) to
+    report the same refused connection nineteen times.
+    """
+    with target.backend() as backend:
+        status = backend.health()
+    if status.state == "unreachable":
+        # A usage error: pytest prints it as the one line "ERROR: ..." and exits 4.
+        raise pytest.UsageError(
+            f"pedrollm contract suite: {status.detail}; is the {target.backend_type} server "
+            "running? No clause was run.")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -157,7 +200,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if report is None or not report.results:
         return
     directory = Path(str(terminalreporter.config.getoption("report_dir")))
-    json_path, md_path = write(report, directory)
+    json_path, md_path = write(report, directory, _report_stem(terminalreporter.config))
     terminalreporter.section("conformance")
     for line in summary_lines(report):
         terminalreporter.write_line(line)

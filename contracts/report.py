@@ -103,10 +103,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "target"
 
 
-def write(report: Report, directory: Path) -> tuple[Path, Path]:
-    """Write the JSON and Markdown forms of one report; return their paths."""
+def write(report: Report, directory: Path, stem: str | None = None) -> tuple[Path, Path]:
+    """Write the JSON and Markdown forms of one report as STEM.json and STEM.md.
+
+    ``stem`` defaults to ``conformance-<target>``; return the two paths.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    base = directory / f"conformance-{slug(report.target)}"
+    base = directory / (stem or f"conformance-{slug(report.target)}")
     json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
     json_path.write_text(report.to_json() + "\n", encoding="utf-8")
     md_path.write_text(

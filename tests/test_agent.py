@@ -321,6 +321,138 @@ def test_max_turns_must_be_positive() -> None:
         Agent(OpenAIBackend("http://127.0.0.1:9"), ToolRegistry(), max_turns=0)
 
 
+# -- caps: calls per turn, tool output size, repeated calls, ids ---------------------
+
+
+def test_a_reply_with_thousands_of_calls_runs_only_max_calls_per_turn(
+        httpserver: HTTPServer) -> None:
+    flood = completion(None, tool_calls=[tool_call("get_weather", {"city": f"c{i}"}, f"id{i}")
+                                         for i in range(5000)])
+    scripted(httpserver, flood, flood, completion("Done."))
+    calls: list[dict[str, Any]] = []
+    events: list[AgentEvent] = []
+    result = Agent(backend(httpserver), weather_tools(calls),
+                   on_event=events.append).run("Everywhere?")
+
+    assert result.stopped_reason == "complete"
+    assert len(calls) == 64  # 32 per turn, two flooded turns; not 10,000
+    second = sent(httpserver)[1]["messages"]
+    assistant, results = second[1], second[2:]
+    # Only the calls that were run stay in the conversation, each with its result.
+    assert len(assistant["tool_calls"]) == 32 and len(results) == 32
+    assert results[-1]["content"].endswith(
+        "[4968 more tool calls in this reply were not run: at most 32 calls are run per turn]")
+    dropped = [e for e in events if e.kind == "calls_dropped"]
+    assert len(dropped) == 2 and len(dropped[0].data["dropped"]) == 4968
+
+
+def test_max_calls_per_turn_is_configurable(httpserver: HTTPServer) -> None:
+    three = completion(None, tool_calls=[tool_call("get_weather", {"city": c}, c)
+                                         for c in ("Oslo", "Rome", "Lima")])
+    scripted(httpserver, three, completion("Done."))
+    calls: list[dict[str, Any]] = []
+    Agent(backend(httpserver), weather_tools(calls), max_calls_per_turn=2).run("?")
+    assert [c["city"] for c in calls] == ["Oslo", "Rome"]
+
+
+def test_a_huge_tool_output_is_truncated_and_marked_for_the_model(
+        httpserver: HTTPServer) -> None:
+    registry = ToolRegistry()
+
+    @registry.register
+    def read_log() -> str:
+        """The whole log."""
+        return "x" * 5_000_000
+
+    scripted(httpserver, weather_call({}, name="read_log"), completion("Too long."))
+    events: list[AgentEvent] = []
+    Agent(backend(httpserver), registry, on_event=events.append).run("Read it")
+    content = sent(httpserver)[1]["messages"][-1]["content"]
+    assert content.startswith("x" * 32_000)
+    assert content[32_000:] == ("\n[truncated: the output was 5,000,000 characters; "
+                                "only the first 32,000 are shown]")
+    assert [e.data["content"] for e in events if e.kind == "tool_result"] == [content]
+
+
+def test_max_tool_output_chars_is_configurable(httpserver: HTTPServer) -> None:
+    scripted(httpserver, weather_call({"city": "Oslo"}), completion("OK."))
+    Agent(backend(httpserver), weather_tools(), max_tool_output_chars=10).run("?")
+    content = sent(httpserver)[1]["messages"][-1]["content"]
+    assert content.startswith('{"city": "\n[truncated: the output was ')
+
+
+def test_a_broken_call_sharing_an_id_does_not_refuse_the_valid_one(
+        httpserver: HTTPServer) -> None:
+    both = completion(None, tool_calls=[tool_call("get_weather", {"city": "Oslo"}, "dup"),
+                                        tool_call("get_weather", '{"city": "Ro', "dup")])
+    scripted(httpserver, both, completion("Done."))
+    calls: list[dict[str, Any]] = []
+    events: list[AgentEvent] = []
+    Agent(backend(httpserver), weather_tools(calls), on_event=events.append).run("?")
+
+    assert calls == [{"city": "Oslo", "unit": "celsius"}]
+    assistant, first, second = sent(httpserver)[1]["messages"][1:]
+    assert [c["id"] for c in assistant["tool_calls"]] == ["dup", "dup_2"]
+    assert (first["tool_call_id"], second["tool_call_id"]) == ("dup", "dup_2")
+    assert '"temperature": 21' in first["content"]
+    assert second["content"].startswith("Error: the tool call could not be read")
+    assert [e.data["ok"] for e in events if e.kind == "tool_result"] == [True, False]
+
+
+def test_calls_without_ids_or_with_one_id_each_get_their_own(httpserver: HTTPServer) -> None:
+    calls_sent = [tool_call("get_weather", {"city": "Oslo"}, "same"),
+                  tool_call("get_weather", {"city": "Rome"}, "same"),
+                  tool_call("get_weather", {"city": "Lima"}, "")]
+    scripted(httpserver, completion(None, tool_calls=calls_sent), completion("Done."))
+    Agent(backend(httpserver), weather_tools()).run("?")
+    results = sent(httpserver)[1]["messages"][2:]
+    ids = [m["tool_call_id"] for m in results]
+    assert len(set(ids)) == 3 and ids[:2] == ["same", "same_2"]
+
+
+def test_a_model_repeating_the_same_call_is_stopped_with_a_clear_reason(
+        httpserver: HTTPServer) -> None:
+    scripted(httpserver, weather_call({"city": "Paris"}))
+    calls: list[dict[str, Any]] = []
+    events: list[AgentEvent] = []
+    result = Agent(backend(httpserver), weather_tools(calls),
+                   on_event=events.append).run("Weather in Paris?")
+
+    assert result.stopped_reason == "repeated_call" and not result.completed
+    assert result.turns == 3 and len(sent(httpserver)) == 3
+    assert len(calls) == 2  # run twice; the third identical request is not run
+    last = events[-1]
+    assert last.kind == "repeated_call"
+    assert last.data["call"] == {"id": "call_1", "name": "get_weather",
+                                 "args": {"city": "Paris"}}
+    assert 'get_weather({"city": "Paris"}) again after it had run 2 times' in \
+        last.data["message"]
+
+
+def test_the_same_tool_with_other_arguments_is_not_a_repeat(httpserver: HTTPServer) -> None:
+    scripted(httpserver, *[weather_call({"city": c}) for c in ("A", "B", "C", "D")],
+             completion("Done."))
+    result = Agent(backend(httpserver), weather_tools()).run("?")
+    assert result.stopped_reason == "complete" and result.turns == 5
+
+
+def test_max_identical_calls_none_lets_a_repeating_model_run_to_max_turns(
+        httpserver: HTTPServer) -> None:
+    scripted(httpserver, weather_call({"city": "Paris"}))
+    calls: list[dict[str, Any]] = []
+    result = Agent(backend(httpserver), weather_tools(calls), max_turns=5,
+                   max_identical_calls=None).run("?")
+    assert result.stopped_reason == "max_turns" and len(calls) == 4
+
+
+@pytest.mark.parametrize("cap", ["max_calls_per_turn", "max_tool_output_chars",
+                                 "max_identical_calls"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_caps_must_be_positive_integers(cap: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"{cap} must be an integer of at least 1"):
+        Agent(OpenAIBackend("http://127.0.0.1:9"), ToolRegistry(), **{cap: value})
+
+
 # -- tools described in text (no native tool calls) ----------------------------------
 
 

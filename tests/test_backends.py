@@ -38,8 +38,14 @@ def test_llamacpp_discovers_context_template_and_version(httpserver: HTTPServer)
     assert b.get_usable_context() == 3072
     assert b.supports_native_tools() is True
     info = b.server_info()
-    assert info.version == "b6000-abcdef0" and info.model == "qwen2.5-7b-instruct.gguf"
+    # Named as /v1/models names it: the path given to -m, when there is no --alias.
+    assert info.version == "b6000-abcdef0" and info.model == "/models/qwen2.5-7b-instruct.gguf"
     assert len([r for r, _ in httpserver.log if r.path == "/props"]) == 1  # fetched once
+
+
+def test_llamacpp_server_info_names_the_model_by_its_alias(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/props").respond_with_json({**PROPS, "model_alias": "qwen"})
+    assert LlamaCppBackend(httpserver.url_for("/")).server_info().model == "qwen"
 
 
 def test_llamacpp_falls_back_to_models_meta(httpserver: HTTPServer) -> None:

@@ -6,14 +6,23 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
+import fakellama
+import pedrollm
 from fakellama.server import FakeServer
 
+from .sse import completion, tool_call
+
 SECRET = "sk-cli-secret-42"
+SOURCES = [str(Path(pedrollm.__file__).resolve().parents[1]),
+           str(Path(fakellama.__file__).resolve().parents[1])]
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -21,6 +30,10 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
     """Run ``python -m pedrollm ARGS`` with no config file and no PEDROLLM_* variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     clean["HOME"] = str(cwd)
+    # The command runs from another directory: give it the sources this test imported,
+    # not whichever pedrollm happens to be installed.
+    clean["PYTHONPATH"] = os.pathsep.join(
+        [*SOURCES, *filter(None, [os.environ.get("PYTHONPATH")])])
     clean.update(env or {})
     return subprocess.run([sys.executable, "-m", "pedrollm", *args], cwd=cwd, env=clean,
                           input=stdin, capture_output=True, text=True, timeout=120)
@@ -114,3 +127,119 @@ def test_demo_runs_the_agent_round_trip_on_the_bundled_fake(tmp_path: Path) -> N
     assert "model calls get_weather" in out.stdout
     assert "tool get_weather returned" in out.stdout
     assert "model answers:" in out.stdout
+
+
+# -- demo: which server, and JSON only ----------------------------------------------
+
+
+def chat_count(fake: FakeServer) -> int:
+    return sum(1 for r in fake.requests if r.path == "/v1/chat/completions")
+
+
+def test_demo_runs_against_a_server_url_given_before_the_command(tmp_path: Path) -> None:
+    with FakeServer() as mine:
+        out = run("--server-url", mine.url, "demo", cwd=tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "bundled fixtures" not in out.stdout + out.stderr
+        assert "model answers:" in out.stdout
+        assert chat_count(mine) == 2  # the tool call, then the answer: on this server
+
+
+def test_demo_against_an_unreachable_url_fails_fast_in_one_line(tmp_path: Path) -> None:
+    for args in (("--server-url", "http://127.0.0.1:1", "demo"),
+                 ("demo", "--server-url", "http://127.0.0.1:1")):
+        started = time.monotonic()
+        out = run(*args, cwd=tmp_path)
+        assert out.returncode == 1
+        assert time.monotonic() - started < 10
+        assert out.stderr.startswith("pedrollm: error: could not reach http://127.0.0.1:1")
+        assert "Traceback" not in out.stderr and "model answers" not in out.stdout
+
+
+def test_demo_json_prints_only_json_on_stdout(fake: FakeServer, tmp_path: Path) -> None:
+    for args in (("demo", "--json"), ("--server-url", fake.url, "demo", "--json")):
+        out = run(*args, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["stopped_reason"] == "complete"
+        assert data["final_text"]
+
+
+def repeating_llama_server(server: HTTPServer) -> None:
+    """A llama-server look-alike whose model asks for the same call on every turn."""
+    server.expect_request("/health").respond_with_json({"status": "ok"})
+    server.expect_request("/props").respond_with_json(
+        {"default_generation_settings": {"n_ctx": 4096}, "model_path": "m.gguf"})
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_json(
+        completion(None, tool_calls=[tool_call("get_weather", {"city": "Paris"})],
+                   finish_reason="tool_calls"))
+
+
+def test_demo_stops_a_model_repeating_one_call_with_a_clear_reason(
+        httpserver: HTTPServer, tmp_path: Path) -> None:
+    repeating_llama_server(httpserver)
+    out = run("--server-url", httpserver.url_for("/"), "demo", cwd=tmp_path)
+    assert out.returncode == 1
+    assert ('!! repeated_call: stopped: the model asked for get_weather({"city": "Paris"}) '
+            "again after it had run 2 times") in out.stdout
+    assert out.stdout.rstrip().endswith("done in 3 turns (repeated_call)")
+
+
+# -- info: what was seen, and nothing else -------------------------------------------
+
+
+def test_info_on_an_unreachable_server_fails_fast_and_claims_nothing(tmp_path: Path) -> None:
+    started = time.monotonic()
+    out = run("--server-url", "http://127.0.0.1:1", "info", cwd=tmp_path)
+    assert time.monotonic() - started < 5
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.splitlines()[0] == (
+        "pedrollm: error: could not reach http://127.0.0.1:1/health: connection refused")
+
+
+def info_rows(stdout: str) -> dict[str, str]:
+    return dict((k, v.strip()) for k, v in
+                (line.split(":", 1) for line in stdout.splitlines()))
+
+
+def test_info_says_native_tools_yes_only_after_a_request_with_tools_succeeded(
+        fake: FakeServer, tmp_path: Path) -> None:
+    before = chat_count(fake)
+    probed = info_rows(run("--server-url", fake.url, "info", cwd=tmp_path).stdout)
+    assert probed["native tools"] == "yes (a request with tools was accepted)"
+    asked = [r.body for r in fake.requests if r.path == "/v1/chat/completions"][before:]
+    assert len(asked) == 1 and asked[0]["max_tokens"] == 1 and asked[0]["tools"]
+    unprobed = info_rows(run("--server-url", fake.url, "info", "--no-probe",
+                             cwd=tmp_path).stdout)
+    assert unprobed["native tools"] == "unknown (not probed: --no-probe)"
+    assert chat_count(fake) == before + 1
+
+
+def test_info_says_no_for_a_llama_server_without_jinja(httpserver: HTTPServer,
+                                                        tmp_path: Path) -> None:
+    # /props describes the template (tools supported) whether or not --jinja is on;
+    # only the refusal of a request with tools shows it is off.
+    httpserver.expect_request("/health").respond_with_json({"status": "ok"})
+    httpserver.expect_request("/props").respond_with_json(
+        {"default_generation_settings": {"n_ctx": 4096}, "model_path": "m.gguf",
+         "chat_template_caps": {"supports_tools": True, "supports_tool_calls": True}})
+
+    def chat(request: Request) -> Response:
+        if "tools" in json.loads(request.get_data()):
+            return Response(json.dumps({"error": {
+                "code": 500, "message": "tools param requires --jinja flag",
+                "type": "server_error"}}), status=500, content_type="application/json")
+        return Response(json.dumps(completion("OK")), content_type="application/json")
+
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(chat)
+    out = run("--server-url", httpserver.url_for("/"), "info", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert info_rows(out.stdout)["native tools"].startswith(
+        "no (the server refused a request with tools")
+
+
+def test_info_and_models_name_the_model_alike(fake: FakeServer, tmp_path: Path) -> None:
+    info = info_rows(run("--server-url", fake.url, "info", "--no-probe", cwd=tmp_path).stdout)
+    models = run("--server-url", fake.url, "models", cwd=tmp_path).stdout
+    assert info["model"] == models.split("\t")[0].strip() == "scripted-tiny.gguf"

@@ -134,6 +134,9 @@ def _run_pedrollm(line: str, fake: FakeServer, cwd: Path) -> subprocess.Complete
         args = ["--server-url", fake.url, *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     env["HOME"] = str(cwd)
+    # Run from cwd, the documented commands must still use this checkout's sources.
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "sdk"), str(ROOT / "fakeserver"), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run([sys.executable, "-m", "pedrollm", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 

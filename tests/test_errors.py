@@ -81,3 +81,106 @@ def test_vllm_worded_overflow_becomes_context_overflow_with_numbers() -> None:
     err = e.error_from_response(400, json.dumps(body))
     assert isinstance(err, e.ContextOverflow)
     assert (err.n_prompt_tokens, err.n_ctx) == (4900, 4096)
+
+
+# -- context overflow, in every wording and every envelope ---------------------------
+
+LLAMA_WORDS = ("request (72667 tokens) exceeds the available context size (4096 tokens), "
+               "try increasing it")
+
+
+@pytest.mark.parametrize(("server", "status", "body", "numbers"), [
+    # llama-server's own envelope, typed and with both numbers as fields.
+    ("llama-server", 400, {"error": {"code": 400, "message": LLAMA_WORDS,
+                                     "type": "exceed_context_size_error",
+                                     "n_prompt_tokens": 72667, "n_ctx": 4096}},
+     (72667, 4096)),
+    # llama-server before it sent the numbers.
+    ("llama-server (older)", 400, {"error": {
+        "code": 400, "type": "invalid_request_error",
+        "message": "the request exceeds the available context size, try increasing the "
+                   "context size or enable context shift"}}, (None, None)),
+    # LM Studio runs llama.cpp: llama-server's words in LM Studio's envelope.
+    ("LM Studio (llama.cpp words)", 400, {"error": LLAMA_WORDS}, (72667, 4096)),
+    ("LM Studio (its own words)", 400, {"error": (
+        "Trying to keep the first 5000 tokens when context the overflows. However, the "
+        "model is loaded with context length of only 4096 tokens, which is not enough. "
+        "Try to load the model with a larger context length, or provide a shorter input")},
+     (5000, 4096)),
+    # vLLM's flat envelope, with llama-server's words (as the fake's vLLM sends them)...
+    ("vLLM (llama.cpp words)", 400, {"object": "error", "message": LLAMA_WORDS,
+                                     "type": "BadRequestError", "param": None, "code": 400},
+     (72667, 4096)),
+    # ... and with vLLM's own, old and new, and its decoder-prompt check.
+    ("vLLM", 400, {"object": "error", "type": "BadRequestError", "code": 400, "message": (
+        "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+        "tokens (4900 in the messages, 100 in the completion). Please reduce the length "
+        "of the messages or completion.")}, (4900, 4096)),
+    ("vLLM (newer)", 400, {"error": {"type": "BadRequestError", "code": 400, "message": (
+        "This model's maximum context length is 2048 tokens. However, your request has "
+        "3000 input tokens. Please reduce the length of the input messages.")}},
+     (3000, 2048)),
+    ("vLLM (decoder prompt)", 400, {"object": "error", "type": "BadRequestError", "message": (
+        "The decoder prompt (length 5000) is longer than the maximum model length of 4096. "
+        "Make sure that `max_model_len` is no smaller than the number of text tokens.")},
+     (5000, 4096)),
+    # OpenAI: a code and words, no number fields.
+    ("OpenAI", 400, {"error": {"code": "context_length_exceeded",
+                               "type": "invalid_request_error", "message": (
+        "This model's maximum context length is 8192 tokens. However, your messages "
+        "resulted in 9000 tokens. Please reduce the length of the messages.")}},
+     (9000, 8192)),
+    # Ollama quotes its llama runner's JSON error as a string.
+    ("Ollama (runner quoted)", 400, {"error": json.dumps({"error": {
+        "code": 400, "message": LLAMA_WORDS, "type": "exceed_context_size_error",
+        "n_prompt_tokens": 72667, "n_ctx": 4096}})}, (72667, 4096)),
+    ("Ollama (embeddings)", 500, {"error": "the input length exceeds the context length"},
+     (None, None)),
+    ("Ollama (shift off)", 400, {"error": (
+        "the prompt is longer than the context length currently available to the model")},
+     (None, None)),
+    # Ollama's OpenAI layer with llama-server's words.
+    ("Ollama /v1", 400, {"error": {"message": LLAMA_WORDS, "type": "invalid_request_error",
+                                   "param": None, "code": None}}, (72667, 4096)),
+])
+def test_every_known_overflow_wording_is_context_overflow(
+    server: str, status: int, body: dict[str, object],
+    numbers: tuple[int | None, int | None],
+) -> None:
+    err = e.error_from_response(status, json.dumps(body))
+    assert isinstance(err, e.ContextOverflow), f"{server}: {type(err).__name__}: {err}"
+    assert (err.n_prompt_tokens, err.n_ctx) == numbers
+    assert err.status == status
+
+
+def test_a_quoted_envelope_is_read_for_its_message() -> None:
+    body = {"error": json.dumps({"error": {"message": LLAMA_WORDS,
+                                           "type": "exceed_context_size_error"}})}
+    err = e.error_from_response(400, json.dumps(body))
+    assert err.message == LLAMA_WORDS and err.error_type == "exceed_context_size_error"
+
+
+@pytest.mark.parametrize("message", [
+    "max_tokens must be at least 1",
+    "context window is fine",
+    '{"not": "an error"}',
+    "the model's maximum length of a tool name is 64",
+])
+def test_other_bad_requests_are_not_overflow(message: str) -> None:
+    err = e.error_from_response(400, json.dumps({"error": message}))
+    assert type(err) is e.BadRequest
+
+
+@pytest.mark.parametrize("personality", ["llamacpp", "ollama", "vllm", "lmstudio"])
+def test_every_fake_personality_s_overflow_reply_is_context_overflow(personality: str) -> None:
+    from fakellama.server import FakeServer
+    from pedrollm.factory import new_backend
+    from pedrollm.types import InferenceRequest
+
+    with FakeServer(personality=personality, ctx_size=256) as fake, \
+            new_backend({"type": personality, "server_url": fake.url, "max_retries": 0,
+                         "context_size": 256}) as backend:
+        with pytest.raises(e.ContextOverflow) as info:
+            backend.infer(InferenceRequest(user_prompt="word " * 2000, max_tokens=4))
+    assert info.value.n_ctx == 256
+    assert info.value.n_prompt_tokens is not None and info.value.n_prompt_tokens > 256

@@ -35,6 +35,29 @@ How the loop behaves, and why:
   ``max_turns`` requests the run stops with ``stopped_reason="max_turns"``; the calls of
   that last reply are not run (the model would never see their results) and the
   ``max_turns`` event lists them.
+- Caps, so a model (or a server) gone wrong cannot run away with the caller's
+  machine, each a constructor argument:
+
+  - ``max_calls_per_turn`` (default 32): a reply asking for more calls has only the
+    first ones run; the rest are left out of the conversation (so none waits for a
+    result), the last result sent back says how many were left out, and a
+    ``calls_dropped`` event lists them.
+  - ``max_tool_output_chars`` (default 32,000 characters, about 8,000 tokens): a
+    longer tool result is cut there and ends with a ``[truncated: ...]`` line telling
+    the model how long the whole output was. The ``tool_result`` event carries the
+    text that was sent.
+  - ``max_identical_calls`` (default 2; None for no limit): how many times one call
+    (the same tool name and arguments) is run in a run. A model that asks for it
+    again after seeing its results is looping (typically a template that does not
+    show it the results); the run then stops with
+    ``stopped_reason="repeated_call"`` and a ``repeated_call`` event naming the call,
+    which is not run.
+
+- Call ids are made unique within a reply before anything is run: a missing id, or
+  one an earlier call of the same reply already has, gets a ``_2``, ``_3``... suffix
+  (or ``call_<turn>_<n>`` when missing), in the assistant message and its tool result
+  alike. Without this, two calls with one id would answer each other's results, and a
+  broken call would make a valid one sharing its id look refused.
 - Errors from the backend itself (connection, HTTP, context overflow) are reported as
   an ``error`` event and then raised: they are the server's fault, not the model's.
 - Context trimming: before each request the conversation is estimated in tokens
@@ -47,9 +70,9 @@ How the loop behaves, and why:
   so a result is never sent without its call. When the backend cannot say its
   context size, nothing is trimmed. Trimming only shapes what is sent: the
   transcript keeps every message.
-- Events: ``request``, ``tool_call``, ``tool_result``, ``final``, ``max_turns``,
-  ``error`` (and ``delta`` for streamed text when ``stream=True``) go to ``on_event``
-  and, except ``delta``, into the transcript.
+- Events: ``request``, ``tool_call``, ``tool_result``, ``calls_dropped``, ``final``,
+  ``max_turns``, ``repeated_call``, ``error`` (and ``delta`` for streamed text when
+  ``stream=True``) go to ``on_event`` and, except ``delta``, into the transcript.
 """
 
 from __future__ import annotations
@@ -73,14 +96,18 @@ from .validation import TOOL_NAME_PATTERN
 
 log = logging.getLogger("pedrollm")
 
-EventKind = Literal["request", "delta", "tool_call", "tool_result", "final", "max_turns",
-                    "error"]
-StoppedReason = Literal["complete", "max_turns"]
+EventKind = Literal["request", "delta", "tool_call", "tool_result", "calls_dropped", "final",
+                    "max_turns", "repeated_call", "error"]
+StoppedReason = Literal["complete", "max_turns", "repeated_call"]
 TokenCounter = Callable[[str], int]
 
 # Per-message allowance for the role marker and chat-template framing.
 MESSAGE_OVERHEAD_TOKENS = 4
 ERROR_PREFIX = "Error: "
+DEFAULT_MAX_CALLS_PER_TURN = 32
+# About 8,000 tokens at four characters a token: room for a file or a page, not a dump.
+DEFAULT_MAX_TOOL_OUTPUT_CHARS = 32_000
+DEFAULT_MAX_IDENTICAL_CALLS = 2
 
 __all__ = [
     "Agent",
@@ -358,6 +385,33 @@ def encode_result(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=_json_default)
 
 
+def truncate_output(text: str, limit: int) -> str:
+    """Cut a tool result to ``limit`` characters, ending with a line that says so."""
+    if len(text) <= limit:
+        return text
+    return (f"{text[:limit]}\n[truncated: the output was {len(text):,} characters; "
+            f"only the first {limit:,} are shown]")
+
+
+def unique_call_ids(calls: Sequence[ToolCall], turn: int) -> list[ToolCall]:
+    """Give each call of one reply its own id: missing ones made up, repeats suffixed."""
+    seen: set[str] = set()
+    out: list[ToolCall] = []
+    for n, call in enumerate(calls, start=1):
+        base = call.id or f"call_{turn}_{n}"
+        new, k = base, 2
+        while new in seen:
+            new, k = f"{base}_{k}", k + 1
+        seen.add(new)
+        out.append(call if new == call.id else dataclasses.replace(call, id=new))
+    return out
+
+
+def call_key(call: ToolCall) -> tuple[str, str]:
+    """What makes two calls the same call: the tool name and the arguments."""
+    return call.name, json.dumps(call.args, sort_keys=True, ensure_ascii=False, default=str)
+
+
 # -- the loop ------------------------------------------------------------------------
 
 
@@ -376,9 +430,16 @@ class Agent:
         count_tokens: TokenCounter | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        max_calls_per_turn: int = DEFAULT_MAX_CALLS_PER_TURN,
+        max_tool_output_chars: int = DEFAULT_MAX_TOOL_OUTPUT_CHARS,
+        max_identical_calls: int | None = DEFAULT_MAX_IDENTICAL_CALLS,
     ) -> None:
-        if max_turns < 1:
-            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        for cap, value in (("max_turns", max_turns), ("max_calls_per_turn", max_calls_per_turn),
+                           ("max_tool_output_chars", max_tool_output_chars),
+                           ("max_identical_calls", max_identical_calls)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{cap} must be an integer of at least 1, got {value!r}")
         self.backend = backend
         self.registry = registry
         self.system_prompt = system_prompt
@@ -388,6 +449,9 @@ class Agent:
         self.count_tokens = count_tokens or estimate_tokens
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.max_calls_per_turn = max_calls_per_turn
+        self.max_tool_output_chars = max_tool_output_chars
+        self.max_identical_calls = max_identical_calls
 
     def run(self, task: str) -> AgentResult:
         """Run ``task`` to a final answer or to ``max_turns``; return the result."""
@@ -410,6 +474,8 @@ class _Run:
         self.pinned.append(self._record(Message.user(task)))
         self.turns: list[Message] = []
         self.budget = self._budget()
+        # How many times each (name, arguments) has been run, for max_identical_calls.
+        self.runs_of: dict[tuple[str, str], int] = {}
 
     def _system_text(self) -> str | None:
         """The system prompt (the backend adds the tools to it when they aren't native)."""
@@ -460,25 +526,50 @@ class _Run:
                 self._emit("error", turn, error=str(exc), type=type(exc).__name__)
                 raise
             calls = list(resp.tool_calls)
-            refused: dict[str, str] = {}
-            for i, bad in enumerate(resp.invalid_tool_calls):
-                # Give every refused call an id and a place in the assistant message, so
-                # its error result answers a call the conversation contains.
-                call = ToolCall(id=bad.id or f"invalid_{turn}_{i}",
-                                name=bad.name or "unreadable_tool_call", args={})
-                calls.append(call)
-                refused[call.id] = (f"the tool call could not be read ({bad.error}): "
-                                    f"{bad.raw[:500]}")
+            refusals: list[str | None] = [None] * len(calls)
+            for bad in resp.invalid_tool_calls:
+                # Give every refused call a place in the assistant message, so its error
+                # result answers a call the conversation contains.
+                calls.append(ToolCall(id=bad.id or "", name=bad.name or "unreadable_tool_call",
+                                      args={}))
+                refusals.append(f"the tool call could not be read ({bad.error}): "
+                                f"{bad.raw[:500]}")
+            calls = unique_call_ids(calls, turn)
+            cap = self.agent.max_calls_per_turn
+            dropped, calls, refusals = calls[cap:], calls[:cap], refusals[:cap]
             last_text = resp.text
             self.turns.append(self._record(Message.assistant(resp.text or None, calls)))
             if not calls:
                 self._emit("final", turn, text=resp.text)
                 return AgentResult(resp.text, turn, "complete", self.transcript)
+            dropped_note = ""
+            if dropped:
+                dropped_note = (f"\n[{len(dropped)} more tool calls in this reply were not run: "
+                                f"at most {cap} calls are run per turn]")
+                self._emit("calls_dropped", turn, max_calls_per_turn=cap,
+                           dropped=[{"id": c.id, "name": c.name} for c in dropped])
             if turn == self.agent.max_turns:
                 break
-            for call in calls:
+            repeated = self._over_repeat_limit(calls, refusals)
+            if repeated is not None:
+                limit = self.agent.max_identical_calls
+                self._emit("repeated_call", turn, max_identical_calls=limit,
+                           call={"id": repeated.id, "name": repeated.name,
+                                 "args": repeated.args},
+                           message=f"stopped: the model asked for {repeated.name}"
+                                   f"({json.dumps(repeated.args, ensure_ascii=False)}) again "
+                                   f"after it had run {limit} times; the calls of this reply "
+                                   "were not run")
+                return AgentResult(last_text, turn, "repeated_call", self.transcript)
+            for i, (call, refusal) in enumerate(zip(calls, refusals, strict=True)):
                 self._emit("tool_call", turn, id=call.id, name=call.name, args=call.args)
-                content, ok = self._execute(call, refused.get(call.id))
+                content, ok = self._execute(call, refusal)
+                if refusal is None:
+                    key = call_key(call)
+                    self.runs_of[key] = self.runs_of.get(key, 0) + 1
+                content = truncate_output(content, self.agent.max_tool_output_chars)
+                if i == len(calls) - 1:
+                    content += dropped_note
                 self.turns.append(self._record(Message.tool(call.id, content, call.name)))
                 self._emit("tool_result", turn, id=call.id, name=call.name, ok=ok,
                            content=content)
@@ -489,6 +580,17 @@ class _Run:
                            "answer; the last tool calls were not run",
                    unanswered_calls=unanswered)
         return AgentResult(last_text, self.agent.max_turns, "max_turns", self.transcript)
+
+    def _over_repeat_limit(self, calls: Sequence[ToolCall],
+                           refusals: Sequence[str | None]) -> ToolCall | None:
+        """The first call of a reply already run ``max_identical_calls`` times, if any."""
+        limit = self.agent.max_identical_calls
+        if limit is None:
+            return None
+        for call, refusal in zip(calls, refusals, strict=True):
+            if refusal is None and self.runs_of.get(call_key(call), 0) >= limit:
+                return call
+        return None
 
     def _ask(self, req: InferenceRequest, turn: int) -> InferenceResponse:
         """Send one request, streamed or not; return the whole reply."""

@@ -24,8 +24,10 @@ from .errors import (
     ConnectionFailed,
     ModelLoading,
     PedroLLMError,
+    ToolsNotEnabled,
+    UnsupportedFeature,
 )
-from .types import InferenceRequest, InferenceResponse, Message
+from .types import InferenceRequest, InferenceResponse, Message, ToolDefinition
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -56,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("health", help="is the server ready?")
     sub.add_parser("models", help="list the server's models")
-    sub.add_parser("info", help="context window, native tools, server version")
+    info = sub.add_parser("info", help="context window, native tools, server version")
+    info.add_argument("--no-probe", action="store_true",
+                      help="send no request with tools; native tools then show as unknown")
 
     config = sub.add_parser("config", help="show or migrate the config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
@@ -66,10 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub.add_parser("show", help="print the resolved config, API key redacted")
 
     demo = sub.add_parser(
-        "demo", help="run a tool-calling agent against the bundled fake llama-server")
+        "demo", help="run a tool-calling agent against the bundled fake llama-server, "
+                     "or against --server-url")
     demo.add_argument("--server-url", dest="demo_url",
-                      help="run the demo against this llama-server instead of the fake")
-    demo.add_argument("--json", action="store_true", help="print the transcript as JSON")
+                      help="run the demo against this server instead of the fake "
+                           "(the same as pedrollm --server-url URL demo)")
+    demo.add_argument("--json", action="store_true",
+                      help="print only the transcript, as JSON, on stdout")
     return parser
 
 
@@ -170,16 +177,61 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _require_reachable(backend: Backend) -> None:
+    """Probe the server once, without retries; raise ConnectionFailed when it is not there.
+
+    Discovery swallows errors (a server without /props is still a server), so an
+    absent server would otherwise look like one that answers nothing, after retries.
+    """
+    status = backend.health()
+    if status.state == "unreachable":
+        raise ConnectionFailed(status.detail)
+
+
+# Offered in the one request ``info`` sends to see whether tools go natively.
+PROBE_TOOL = ToolDefinition(
+    name="probe", description="Does nothing; offered to see whether the server takes tools.",
+    parameters={"type": "object", "properties": {}})
+
+
+def _native_tools_seen(backend: Backend) -> str:
+    """Send one 1-token request with a tool; say what the server did with it.
+
+    Nothing short of a request shows it: llama-server's /props describes the model's
+    template (which supports tools) also when the server was started without --jinja
+    and refuses every request with tools.
+    """
+    if not backend.supports_native_tools():
+        return "no (tools are described in the prompt; calls read from the text)"
+    req = InferenceRequest(user_prompt="Say OK.", tools=[PROBE_TOOL], max_tokens=1)
+    with warnings.catch_warnings():
+        # The backend's warning about falling back is said below, in the row itself.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            backend.infer(req)
+        except (ToolsNotEnabled, UnsupportedFeature) as exc:
+            return f"no (the server refused a request with tools: {exc})"
+        except PedroLLMError as exc:
+            return f"unknown (a request with tools failed: {exc})"
+    if backend.supports_native_tools():
+        return "yes (a request with tools was accepted)"
+    return ("no (the server refused a request with tools; they are now described in the "
+            "prompt; llama-server needs --jinja for native tool calls)")
+
+
 def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
-    """``pedrollm info``: what discovery learned about the server."""
+    """``pedrollm info``: what discovery learned about the server, and what a request showed."""
     with _backend(args) as backend:
+        _require_reachable(backend)
+        tools = ("unknown (not probed: --no-probe)" if args.no_probe
+                 else _native_tools_seen(backend))
         info = backend.server_info()
         rows = [
             ("backend", info.backend),
             ("server", info.server_url),
-            ("model", info.model or "(server default)"),
+            ("model", info.model or "unknown (the server's default)"),
             ("context window", info.context_window or "unknown (set model.context_size)"),
-            ("native tools", "yes" if info.native_tools else "no (parsed from text)"),
+            ("native tools", tools),
             ("tool-call text format", info.tool_call_format or "none"),
             ("version", info.version or "unknown"),
         ]
@@ -218,10 +270,20 @@ def cmd_config(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    """``pedrollm demo``: a tool-calling agent round trip, printed step by step."""
+    """``pedrollm demo``: a tool-calling agent round trip, printed step by step.
+
+    A URL given either before or after ``demo`` is the server to run against; the
+    config's backend type and API key apply to it. Without one, the bundled fake.
+    """
     from .demo import run_demo
 
-    return run_demo(out, server_url=args.demo_url, as_json=args.json)
+    url = args.demo_url or args.server_url
+    if url is None:
+        return run_demo(out, as_json=args.json, note=sys.stderr if args.json else None)
+    args.server_url = url
+    with _backend(args) as backend:
+        _require_reachable(backend)
+        return run_demo(out, as_json=args.json, backend=backend)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {

@@ -2,7 +2,9 @@
 
 It needs no model and no network: the fake llama-server replays a recorded
 exchange in which the model calls ``get_weather`` for Paris and then answers with
-the tool's result. Point it at a real llama-server with ``--server-url``.
+the tool's result. ``pedrollm --server-url URL demo`` (or ``demo --server-url URL``)
+runs the same agent against your server instead, with the config's backend type and
+API key.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from contextlib import ExitStack
 from typing import TextIO
 
 from .agent import Agent, AgentEvent, ToolRegistry
+from .backend import Backend
 from .backends.llamacpp import LlamaCppBackend
 
 DEMO_TASK = "What is the weather in Paris?"
@@ -42,19 +45,29 @@ def _describe(event: AgentEvent) -> str | None:
         return f"-> tool {data.get('name')} returned {data.get('content')!r}"
     if event.kind == "final":
         return f"<- model answers: {data.get('text')}"
+    if "message" in data:
+        return f"!! {event.kind}: {data['message']}"
     return f"!! {event.kind}: {data}"
 
 
-def run_demo(out: TextIO, *, server_url: str | None = None, as_json: bool = False) -> int:
-    """Run the demo, printing each step; return 0 when the agent completed its task."""
-    with ExitStack() as stack:
-        if server_url is None:
-            from fakellama.server import FakeServer
+def run_demo(out: TextIO, *, server_url: str | None = None, as_json: bool = False,
+             backend: Backend | None = None, note: TextIO | None = None) -> int:
+    """Run the demo, printing each step; return 0 when the agent completed its task.
 
-            fake = stack.enter_context(FakeServer())
-            server_url = fake.url
-            out.write(f"fake llama-server (bundled fixtures) at {server_url}\n")
-        backend = stack.enter_context(LlamaCppBackend(server_url))
+    ``backend`` (or else ``server_url``, a llama-server) is the server to run it
+    against; without either, the bundled fake is started. With ``as_json`` only the
+    JSON transcript goes to ``out``; the line naming the fake goes to ``note``.
+    """
+    with ExitStack() as stack:
+        if backend is None:
+            if server_url is None:
+                from fakellama.server import FakeServer
+
+                fake = stack.enter_context(FakeServer())
+                server_url = fake.url
+                if note is not None or not as_json:
+                    (note or out).write(f"fake llama-server (bundled fixtures) at {server_url}\n")
+            backend = stack.enter_context(LlamaCppBackend(server_url))
 
         def show(event: AgentEvent) -> None:
             line = _describe(event)

@@ -191,24 +191,75 @@ def _as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-# vLLM and OpenAI say it in words: "This model's maximum context length is 4096
-# tokens. However, you requested 5000 tokens (4900 in the messages, 100 in the
-# completion)" or "... and your request has 5000 input tokens".
+# Every known way a server says "the prompt does not fit", with where the numbers are.
+# Servers built on another's engine pass its wording on in their own envelope (LM
+# Studio runs llama.cpp; Ollama quotes its llama runner), so every pattern is tried
+# whatever server sent it. Each is (pattern, group of the prompt tokens, group of the
+# context size); 0 means the wording has no such number.
+_OVERFLOW_WORDINGS: tuple[tuple[re.Pattern[str], int, int], ...] = (
+    # llama-server: "request (72667 tokens) exceeds the available context size (4096
+    # tokens), try increasing it"
+    (re.compile(r"request \((\d+) tokens\) exceeds the available context size "
+                r"\((\d+) tokens\)"), 1, 2),
+    # older llama-server: "the request exceeds the available context size, try ..."
+    (re.compile(r"exceeds the available context size"), 0, 0),
+    # vLLM: "The decoder prompt (length 5000) is longer than the maximum model length
+    # of 4096."
+    (re.compile(r"prompt \(length (\d+)\) is longer than the maximum model length of "
+                r"(\d+)"), 1, 2),
+    # LM Studio: "Trying to keep the first 5000 tokens when context the overflows.
+    # However, the model is loaded with context length of only 4096 tokens, ..."
+    (re.compile(r"keep the first (\d+) tokens when context the overflows\..*? context "
+                r"length of only (\d+) tokens", re.DOTALL), 1, 2),
+    # Ollama: "the input length exceeds the context length" (embeddings, truncate off),
+    # "the prompt is longer than the context length currently available" (shift off).
+    (re.compile(r"input length exceeds the context length"), 0, 0),
+    (re.compile(r"prompt is longer than the context length"), 0, 0),
+)
+# vLLM and OpenAI: "This model's maximum context length is 4096 tokens. However, you
+# requested 5000 tokens (4900 in the messages, 100 in the completion)", "... your
+# request has 5000 input tokens", "... your messages resulted in 5000 tokens".
 _CTX_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 # Most precise first: the prompt alone, then the whole request.
 _CTX_PROMPT = (re.compile(r"(\d+) in the messages"),
                re.compile(r"request has (\d+) input tokens"),
+               re.compile(r"messages resulted in (\d+) tokens"),
                re.compile(r"requested (\d+) tokens"))
+# Statuses an overflow comes with: 400 mostly, 413/422 from proxies and FastAPI, 500
+# from Ollama's embeddings and older servers.
+_OVERFLOW_STATUSES = (400, 413, 422, 500)
 
 
 def _overflow_numbers(message: str) -> tuple[int | None, int | None] | None:
     """Return (n_prompt_tokens, n_ctx) from a worded overflow message, or None."""
+    for pattern, prompt_group, ctx_group in _OVERFLOW_WORDINGS:
+        found = pattern.search(message)
+        if found is not None:
+            return (int(found.group(prompt_group)) if prompt_group else None,
+                    int(found.group(ctx_group)) if ctx_group else None)
     limit = _CTX_LIMIT.search(message)
     if limit is None:
         return None
-    found = (pattern.search(message) for pattern in _CTX_PROMPT)
-    n_prompt = next((int(m.group(1)) for m in found if m), None)
+    prompts = (pattern.search(message) for pattern in _CTX_PROMPT)
+    n_prompt = next((int(m.group(1)) for m in prompts if m), None)
     return n_prompt, int(limit.group(1))
+
+
+def _quoted_envelope(message: str) -> Mapping[str, Any] | None:
+    """The error object of an envelope quoted as a message's text, if it is one.
+
+    Ollama passes its llama runner's error on as a string: ``{"error": "{\"error\":
+    {\"message\": ..., \"n_ctx\": 4096}}"}``; the numbers are inside.
+    """
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        inner = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    _, _, fields = _error_fields(inner)
+    return fields or None
 
 
 _TOOLS_DISABLED_HINTS = (
@@ -233,15 +284,24 @@ def error_from_response(
     message, etype, fields = _error_fields(body)
     if message is None:
         message = text.strip()[:500] if text and text.strip() else f"HTTP {status}"
+    quoted = _quoted_envelope(message)
+    if quoted is not None:
+        inner_message = quoted.get("message")
+        message = str(inner_message) if inner_message is not None else message
+        etype = etype or (str(quoted["type"]) if quoted.get("type") is not None else None)
+        fields = quoted
     common: dict[str, Any] = {"status": status, "error_type": etype, "body": body, "url": url}
-    if etype == "exceed_context_size_error" or "n_ctx" in fields:
+    worded = _overflow_numbers(message) if status in _OVERFLOW_STATUSES else None
+    if etype in ("exceed_context_size_error", "context_length_exceeded") \
+            or "n_ctx" in fields or fields.get("code") == "context_length_exceeded":
+        # The numbers from the fields, else from the words (OpenAI sends only words).
         return ContextOverflow(
             message,
-            n_prompt_tokens=_as_int(fields.get("n_prompt_tokens")),
-            n_ctx=_as_int(fields.get("n_ctx")),
+            n_prompt_tokens=_as_int(fields.get("n_prompt_tokens"))
+            or (worded[0] if worded else None),
+            n_ctx=_as_int(fields.get("n_ctx")) or (worded[1] if worded else None),
             **common,
         )
-    worded = _overflow_numbers(message) if status in (400, 413, 422) else None
     if worded is not None:
         return ContextOverflow(message, n_prompt_tokens=worded[0], n_ctx=worded[1], **common)
     # llama-server without --jinja answers 500 "tools param requires --jinja flag".

@@ -114,7 +114,8 @@ class LlamaCppBackend(OpenAIBackend):
         model_path = self.props().get("model_path")
         if isinstance(model_path, str):
             info.extra["model_path"] = model_path
-            info.model = info.model or model_path.rsplit("/", 1)[-1]
+            # The name /v1/models lists (the --alias, else the path as given to -m).
+            info.model = info.model or str(self.props().get("model_alias") or model_path)
         slots = self.props().get("total_slots")
         if isinstance(slots, int):
             info.extra["total_slots"] = slots

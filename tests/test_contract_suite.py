@@ -1,0 +1,122 @@
+"""The contract suite as someone with their own server runs it: pytest contracts --server-url."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fakellama.server import FakeServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def suite(*args: str, report_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``pytest contracts ARGS`` from the checkout, reports into ``report_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "sdk"), str(ROOT / "fakeserver"), str(ROOT),
+         *filter(None, [os.environ.get("PYTHONPATH")])])
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "contracts", "-q", "-p", "no:cacheprovider",
+         "--report-dir", str(report_dir), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_an_unreachable_server_stops_the_suite_in_one_line(tmp_path: Path) -> None:
+    started = time.monotonic()
+    out = suite("--server-url", "http://127.0.0.1:1", report_dir=tmp_path)
+    assert time.monotonic() - started < 30  # was 178 s: C01 alone waited 120 s
+    assert out.returncode == 4
+    lines = (out.stdout + out.stderr).strip().splitlines()
+    assert lines == [
+        "ERROR: pedrollm contract suite: could not reach http://127.0.0.1:1/health: "
+        "connection refused; is the llamacpp server running? No clause was run."]
+    assert not list(tmp_path.iterdir())  # no report of a run that did not happen
+
+
+def test_reports_of_re_runs_on_other_ports_replace_each_other(tmp_path: Path) -> None:
+    for _ in range(2):
+        with FakeServer() as fake:
+            out = suite("--server-url", fake.url, report_dir=tmp_path)
+        assert out.returncode == 0, out.stdout[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "conformance-llamacpp-127-0-0-1.json", "conformance-llamacpp-127-0-0-1.md"]
+    # The fake-vs-real fidelity tests are not collected without a real server.
+    # Only the clauses' own skips (C02 and C16, unsupported by a plain URL).
+    assert out.stdout.splitlines()[-1].startswith("17 passed, 2 skipped in ")
+
+
+def test_fidelity_tests_are_collected_only_for_a_real_server(tmp_path: Path) -> None:
+    plain = suite("--collect-only", report_dir=tmp_path)
+    assert "test_fidelity.py" not in plain.stdout
+    assert "test_clauses.py::test_c01_ready" in plain.stdout
+    real = suite("--collect-only", "--real-llama-server", report_dir=tmp_path)
+    assert "test_fidelity.py::" in real.stdout
+
+
+class CutStreamServer:
+    """A server that is healthy but cuts every chat stream after its first event."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            got = conn.recv(65536)
+            if not got:
+                return
+            data += got
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            body += conn.recv(65536)
+        if head.startswith(b"GET /health"):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 15\r\nConnection: close\r\n\r\n"
+                         b'{"status":"ok"}')
+        elif head.startswith(b"POST /v1/chat/completions"):
+            event = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         + f"{len(event):x}".encode() + b"\r\n" + event + b"\r\n")
+            conn.shutdown(socket.SHUT_RDWR)  # cut: no last chunk
+        else:
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_clause_verdict_shows_the_sdk_s_typed_error(tmp_path: Path) -> None:
+    # C07 reads a raw stream; cut, it must report the SDK's StreamInterrupted, not
+    # the HTTP library's exception.
+    server = CutStreamServer()
+    try:
+        suite("--server-url", server.url, "-k", "c07", report_dir=tmp_path)
+    finally:
+        server.close()
+    report = json.loads((tmp_path / "conformance-llamacpp-127-0-0-1.json").read_text())
+    (c07,) = report["results"]
+    assert c07["outcome"] == "fail"
+    assert c07["detail"].startswith("pedrollm.errors.StreamInterrupted: ")
+    assert "requests.exceptions" not in c07["detail"]

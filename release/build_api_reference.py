@@ -5,8 +5,8 @@ build/api/, open build/api/index.html). It documents the public API that README.
 "Versioning and public API" names: `pedrollm` (pdoc follows its `__all__`), and
 fakellama's package page with the modules behind its documented entry points
 (`FakeServer`, the pytest plugin, the fixture format). Then it checks that every name
-in `pedrollm.__all__` has its own entry on the `pedrollm` page, and that fakellama's
-entry points are there too.
+in `pedrollm.__all__` has its own entry on the `pedrollm` page and a docstring of its
+own, and that fakellama's entry points are there too.
 """
 
 from __future__ import annotations
@@ -56,12 +56,27 @@ def missing_entries(page: str, names: list[str]) -> list[str]:
     return [name for name in names if name not in ids]
 
 
+def own_docstring(obj: object) -> str:
+    """The docstring obj itself declares: not one inherited, nor a dataclass's signature."""
+    doc = vars(obj).get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    if not isinstance(doc, str):
+        return ""
+    if isinstance(obj, type) and doc.startswith(f"{obj.__name__}("):
+        return ""  # what @dataclass writes when the class has none
+    return doc.strip()
+
+
 def check(outdir: Path) -> list[str]:
-    """One line for each public name the reference lacks."""
+    """One line for each public name the reference lacks or shows without a docstring."""
     problems = []
     top = (outdir / "pedrollm.html").read_text(encoding="utf-8")
     for name in missing_entries(top, list(pedrollm.__all__)):
         problems.append(f"pedrollm.html has no entry for pedrollm.{name} (in pedrollm.__all__)")
+    for name in pedrollm.__all__:
+        obj = getattr(pedrollm, name)
+        # a plain value (__version__) is shown with its value; it has no docstring to give
+        if not isinstance(obj, str) and not own_docstring(obj):
+            problems.append(f"pedrollm.{name} has no docstring of its own to show")
     for page, names in FAKELLAMA_ENTRY_POINTS.items():
         path = outdir / page
         if not path.is_file():

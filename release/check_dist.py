@@ -8,7 +8,7 @@ line; the first failure stops the run with a message naming what is wrong:
 2. `twine check --strict` (the metadata and the README render on a package index);
 3. the sdist holds every file of the source tree as git sees it (tracked, or new and
    not ignored: tests, docs, examples, the contract suite, LICENSE, CHANGELOG.md)
-   except the CI glue, and nothing git ignores;
+   but .gitignore, and nothing git ignores;
 4. the wheel holds both import packages, their py.typed markers, every bundled
    fixture, the licence and the two entry points, and no tests;
 5. a fresh venv gets the wheel: `python -m pedrollm demo` completes and a small test
@@ -31,8 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Tracked files a downstream packager has no use for: they drive this project's CI.
-NOT_IN_SDIST = {".ci/run", ".gitignore"}
+# Tracked files a downstream packager has no use for. (.ci/run stays: tests/test_docs.py
+# checks README's test command against it.)
+NOT_IN_SDIST = {".gitignore"}
 
 # Files the sdist must hold even when there is no git checkout to compare with.
 SDIST_REQUIRED = [
@@ -45,6 +46,7 @@ SDIST_REQUIRED = [
     "tox.ini",
     "docs/fixtures.md",
     "tests/conftest.py",
+    ".ci/run",
     "contracts/conftest.py",
     "examples",
 ]
@@ -143,7 +145,7 @@ def git_files() -> set[str] | None:
 
 
 def check_sdist(sdist: Path) -> None:
-    """The sdist is the source tree: every file git sees but the CI glue, nothing else."""
+    """The sdist is the source tree: every file git sees but .gitignore, nothing else."""
     with tarfile.open(sdist) as tar:
         members = [m.name for m in tar.getmembers() if m.isfile()]
     top = sdist.name.removesuffix(".tar.gz") + "/"

@@ -7,6 +7,7 @@ server cannot support reports "unsupported" with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
@@ -25,7 +26,7 @@ from pedrollm.errors import (
     PedroLLMError,
     UnsupportedFeature,
 )
-from pedrollm.types import InferenceResponse, StreamDelta
+from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta
 
 
 def unsupported(reason: str) -> NoReturn:
@@ -142,19 +143,26 @@ def test_c07_stream_ends_properly(target: Target, backend: Backend) -> None:
     assert any(f in ("stop", "length") for f in finishes)
 
 
-def _native_tools_or_unsupported(backend: Backend) -> None:
-    """Skip as unsupported when the server does not take tools natively."""
-    if not backend.supports_native_tools():
-        unsupported("the server does not return tool calls natively (llama-server: --jinja)")
+def _tool_call_request(backend: Backend) -> InferenceRequest:
+    """The weather question as this server takes tools; unsupported where it cannot.
+
+    Native tools ask as a user would (the model decides); constrained mode, for a
+    server with no tool calls of its own (a template without tools, llama-server
+    without --jinja), requires the call, so any model can meet the contract.
+    """
+    mode = backend.server_info().tool_mode
+    if mode == "native":
+        return reqs.tool_call()
+    if mode == "constrained":
+        return dataclasses.replace(reqs.tool_call(), tool_choice="required")
+    unsupported(f"tools reach this server only in the prompt (tool mode {mode!r}): "
+                "neither native nor constrained tool calls")
 
 
-@clause("C08", "a native tool call comes back with its name and arguments as a dict")
-def test_c08_native_tool_call(backend: Backend) -> None:
-    _native_tools_or_unsupported(backend)
-    resp = backend.infer(reqs.tool_call())
-    # A server that refused the tools (llama-server without --jinja) made the backend
-    # fall back to tools in the prompt: the call came from the text, not natively.
-    _native_tools_or_unsupported(backend)
+@clause("C08", "a tool call (native, or constrained where the server has none) comes back "
+               "with its name and arguments as a dict")
+def test_c08_tool_call(backend: Backend) -> None:
+    resp = backend.infer(_tool_call_request(backend))
     assert resp.next_action == "CONTINUE", f"no tool call; text was {resp.text!r}"
     call = resp.tool_calls[0]
     assert call.name == "get_weather" and isinstance(call.args, dict)
@@ -165,10 +173,9 @@ def test_c08_native_tool_call(backend: Backend) -> None:
 
 @clause("C09", "a streamed tool call assembles to the same call as the non-streamed one")
 def test_c09_streamed_tool_call(backend: Backend) -> None:
-    _native_tools_or_unsupported(backend)
-    whole = backend.infer(reqs.tool_call())
-    _native_tools_or_unsupported(backend)  # as in C08: not a fallback to text
-    deltas, final = collect(backend.stream(reqs.tool_call()))
+    req = _tool_call_request(backend)
+    whole = backend.infer(req)
+    deltas, final = collect(backend.stream(_tool_call_request(backend)))
     assert [(c.name, c.args) for c in final.tool_calls] == [
         (c.name, c.args) for c in whole.tool_calls]
     assert final.tool_calls, "no tool call streamed"
@@ -179,9 +186,12 @@ def test_c09_streamed_tool_call(backend: Backend) -> None:
 def test_c10_tool_call_from_text(target: Target) -> None:
     # Tools go into the system prompt instead of the request, as for a server
     # without native tool calling; the call must come back parsed from the text.
-    with target.backend(native_tools=False) as b:
-        resp = b.infer(reqs.tool_call())
-        sent = b.chat_body(reqs.tool_call())
+    # The call is required, so where the server takes GBNF the SDK makes the model
+    # write one in the format the parser reads.
+    req = dataclasses.replace(reqs.tool_call(), tool_choice="required")
+    with target.backend(tool_mode="prompt") as b:
+        resp = b.infer(req)
+        sent = b.chat_body(req)
     assert "tools" not in sent
     assert resp.tool_calls, f"no tool call found in {resp.text!r}"
     assert resp.tool_calls[0].name == "get_weather"

@@ -311,8 +311,7 @@ class HTTPClient:
                 f"request to {shown} failed: {self._scrub(_reason(exc))}") from exc
         if check and resp.status_code >= 400:
             try:
-                text = self._read_body(resp, shown, until).decode(
-                    resp.encoding or "utf-8", errors="replace")
+                text = _decode_text(self._read_body(resp, shown, until), resp.encoding)
             except (ConnectionFailed, ReadTimeout):
                 text = ""
             finally:
@@ -511,6 +510,14 @@ def decode_json(resp: requests.Response, url: str) -> Any:
         raise InvalidResponse(
             f"{url} answered {resp.status_code} with a body that is not JSON: {text[:200]!r}"
         ) from exc
+
+
+def _decode_text(body: bytes, encoding: str | None) -> str:
+    """Body bytes as text in the declared charset, UTF-8 when it names none we know."""
+    try:
+        return body.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _is_read_timeout(exc: BaseException) -> bool:

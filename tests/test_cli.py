@@ -101,8 +101,10 @@ def test_config_show_redacts_the_key(tmp_path: Path) -> None:
     out = run("config", "show", cwd=tmp_path)
     assert out.returncode == 0
     assert SECRET not in out.stdout and SECRET not in out.stderr
-    shown = json.loads(out.stdout.split("\n", 1)[1])
+    body = "\n".join(line for line in out.stdout.splitlines() if not line.startswith("#"))
+    shown = json.loads(body)
     assert shown["project"] == {"name": "x"} and shown["model"]["api_key"] != SECRET
+    assert "# redacted: model.api_key" in out.stdout
 
 
 def test_config_migrate_writes_new_form_and_prints_server_command(tmp_path: Path) -> None:

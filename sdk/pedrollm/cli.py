@@ -248,8 +248,11 @@ def cmd_config(args: argparse.Namespace, out: TextIO) -> int:
     if args.config_command == "show":
         cfg = load_config(args.config, overrides=_overrides(args))
         where = str(cfg.path) if cfg.path else "(no file: defaults)"
+        shown, hidden = cfg.redacted()
         out.write(f"# from {where}\n")
-        out.write(json.dumps(cfg.to_dict(redact=True), indent=2) + "\n")
+        if hidden:
+            out.write(f"# redacted: {', '.join(hidden)}\n")
+        out.write(json.dumps(shown, indent=2) + "\n")
         return EXIT_OK
     if args.config_command == "migrate":
         migration = write_migrated(args.old, args.out)

@@ -52,7 +52,7 @@ from .config_checks import (
     suggest,
 )
 from .errors import ConfigError
-from .redaction import REDACTED, redact_tree, redact_url
+from .redaction import REDACTED, redact_url, redact_with_paths
 
 # ---------------------------------------------------------------------------
 # The declaration
@@ -498,11 +498,20 @@ class Config:
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
         """Return the file's JSON data; ``redact=False`` for writing it back to disk.
 
-        Redacting hides ``model.api_key`` and, in the other sections, the values of keys
-        that look secret (password, token, secret, api key).
+        Redacting hides ``model.api_key``, a password in ``model.server_url`` and, in
+        the other sections, every secret :func:`~pedrollm.redaction.redact_with_paths`
+        finds (by key name and by the shape of the value).
         """
-        other = redact_tree(self.other) if redact else copy.deepcopy(self.other)
-        return {"model": self.model.to_dict(redact=redact), **other}
+        return self.redacted()[0] if redact else {
+            "model": self.model.to_dict(redact=False), **copy.deepcopy(self.other)}
+
+    def redacted(self) -> tuple[dict[str, Any], list[str]]:
+        """The file's JSON data with secrets hidden, and the paths of what was hidden."""
+        model = self.model.to_dict(redact=True)
+        raw = self.model.to_dict(redact=False)
+        hidden = [f"model.{name}" for name in model if model[name] != raw[name]]
+        other, paths = redact_with_paths(self.other)
+        return {"model": model, **other}, hidden + paths
 
     def __repr__(self) -> str:
         # The other sections may hold database passwords: show only their names.

@@ -137,3 +137,40 @@ def test_a_password_in_the_server_url_is_not_shown() -> None:
     backend.close()
     assert not _leaks(str(caught.value))
     assert not _leaks(repr(backend)) and not _leaks(repr(backend.client))
+
+
+def test_config_show_hides_secrets_by_name_and_by_shape(tmp_path: Path) -> None:
+    import json as _json
+    import subprocess
+    import sys
+
+    secrets = ["sk-model-key", "hunter2", "tok-abc123", "ghp_personal", "cookie-v",
+               "pk-----BEGIN", "s3cr3t-url"]
+    config = {
+        "model": {"type": "llamacpp", "server_url": "http://me:s3cr3t-url@127.0.0.1:8081",
+                  "api_key": "sk-model-key"},
+        "database": {"url": "postgres://app:hunter2@db/app", "credentials": "hunter2"},
+        "http": {"headers": {"Authorization": "Bearer tok-abc123", "X-Session": "cookie-v",
+                             "Content-Type": "application/json"}},
+        "env": {"GITHUB_PAT": "ghp_personal", "private_key": "pk-----BEGIN",
+                "note": "Token tok-abc123"},
+    }
+    path = tmp_path / ".pedrocli.json"
+    path.write_text(_json.dumps(config), encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": f"{root / 'sdk'}:{root / 'fakeserver'}"}
+    out = subprocess.run([sys.executable, "-m", "pedrollm", "--config", str(path), "config",
+                          "show"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         check=True).stdout
+    for secret in secrets:
+        assert secret not in out, secret
+    redacted_line = next(line for line in out.splitlines() if line.startswith("# redacted: "))
+    for where in ("model.api_key", "model.server_url", "database.url", "database.credentials",
+                  "http.headers.Authorization", "http.headers.X-Session", "env.GITHUB_PAT",
+                  "env.private_key", "env.note"):
+        assert where in redacted_line, where
+    shown = _json.loads("\n".join(line for line in out.splitlines()
+                                  if not line.startswith("#")))
+    assert shown["http"]["headers"]["Content-Type"] == "application/json"
+    assert shown["database"]["url"] == "postgres://app:***@db/app"

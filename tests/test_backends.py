@@ -14,7 +14,13 @@ from pytest_httpserver import HTTPServer
 
 from pedrollm.backends import LlamaCppBackend, LMStudioBackend, OllamaBackend, VLLMBackend
 from pedrollm.backends.openai import OpenAIBackend
-from pedrollm.errors import ConfigError, ModelLoading, ToolsNotEnabled, UnsupportedFeature
+from pedrollm.errors import (
+    ConfigError,
+    ModelLoading,
+    NotFound,
+    ToolsNotEnabled,
+    UnsupportedFeature,
+)
 from pedrollm.types import InferenceRequest, ToolDefinition
 
 from .sse import chunk, completion, sse
@@ -98,20 +104,44 @@ def test_unreachable_server_health_says_so() -> None:
     assert health.state == "unreachable" and not health.ready
 
 
-def test_ollama_context_from_api_show_and_num_ctx(httpserver: HTTPServer) -> None:
-    show = {"model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
-            "parameters": "stop \"<|im_end|>\"", "capabilities": ["completion", "tools"]}
-    httpserver.expect_request("/api/show", method="POST").respond_with_json(show)
+OLLAMA_SHOW = {"model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
+               "parameters": "stop \"<|im_end|>\"", "capabilities": ["completion", "tools"]}
+
+
+def test_ollama_context_is_the_allocated_window_from_api_ps(httpserver: HTTPServer) -> None:
+    # /api/ps as Ollama 0.12 answers it while the model is loaded (the bodies are
+    # written here from its api/types.go ProcessModelResponse).
+    httpserver.expect_request("/api/show", method="POST").respond_with_json(OLLAMA_SHOW)
+    httpserver.expect_request("/api/ps").respond_with_json({"models": [
+        {"name": "llama3:8b", "model": "llama3:8b", "context_length": 8192},
+        {"name": "qwen2.5:7b", "model": "qwen2.5:7b", "size": 6_000_000_000,
+         "size_vram": 6_000_000_000, "context_length": 4096}]})
     b = OllamaBackend(httpserver.url_for("/"), model="qwen2.5:7b")
-    assert b.get_context_window() == 32768
+    assert b.get_context_window() == 4096  # what Ollama allocated, not the model's 32768
     assert b.supports_native_tools() is True
-    assert json.loads(httpserver.log[0][0].get_data()) == {"model": "qwen2.5:7b"}
-    httpserver.clear()
+    assert b.server_info().extra["model_max_context"] == 32768
+
+
+def test_ollama_context_from_num_ctx_when_not_loaded(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/ps").respond_with_json({"models": []})
     httpserver.expect_request("/api/show").respond_with_json(
-        {**show, "parameters": "num_ctx 8192\nstop x", "capabilities": ["completion"]})
-    b2 = OllamaBackend(httpserver.url_for("/"), model="llama3")
-    assert b2.get_context_window() == 8192
-    assert b2.supports_native_tools() is False
+        {**OLLAMA_SHOW, "parameters": "num_ctx 8192\nstop x", "capabilities": ["completion"]})
+    b = OllamaBackend(httpserver.url_for("/"), model="llama3")
+    assert b.get_context_window() == 8192
+    assert b.supports_native_tools() is False
+    assert json.loads(next(r for r, _ in httpserver.log if r.path == "/api/show").get_data()
+                      ) == {"model": "llama3"}
+
+
+def test_ollama_never_reports_the_training_maximum_as_the_window(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/ps").respond_with_json({"models": []})
+    httpserver.expect_request("/api/show").respond_with_json(OLLAMA_SHOW)
+    b = OllamaBackend(httpserver.url_for("/"), model="qwen2.5:7b")
+    with pytest.raises(UnsupportedFeature, match="while the model is loaded.*32768"):
+        b.get_context_window()
+    assert b.server_info().context_window is None
+    assert OllamaBackend(httpserver.url_for("/"), model="qwen2.5:7b",
+                         context_size=16384).get_context_window() == 16384
 
 
 def test_ollama_readiness_is_root_text(httpserver: HTTPServer) -> None:
@@ -167,7 +197,8 @@ def test_lmstudio_context_and_state_from_api_v0(httpserver: HTTPServer) -> None:
     ]})
     httpserver.expect_request("/v1/models").respond_with_json({"data": []})
     b = LMStudioBackend(httpserver.url_for("/"))
-    assert b.get_context_window() == 32768
+    with pytest.warns(RuntimeWarning, match="maximum context of qwen2.5-7b-instruct"):
+        assert b.get_context_window() == 32768
     health = b.health()
     assert health.ready and "not-loaded" in health.detail
 
@@ -273,3 +304,46 @@ def test_a_think_block_opened_by_the_template_goes_to_reasoning(httpserver: HTTP
     resp = b.infer(InferenceRequest(user_prompt="Weather?", tools=[TOOL]))
     assert resp.reasoning == "The user wants weather."
     assert [c.name for c in resp.tool_calls] == ["get_weather"] and resp.text == ""
+
+
+def test_lmstudio_prefers_the_loaded_context_to_the_maximum(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v0/models").respond_with_json({"object": "list", "data": [
+        {"id": "qwen3-4b", "type": "llm", "state": "loaded", "max_context_length": 262144,
+         "loaded_context_length": 4096}]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert LMStudioBackend(httpserver.url_for("/")).get_context_window() == 4096
+
+
+def test_lmstudio_unknown_route_answered_200_is_not_found(httpserver: HTTPServer) -> None:
+    # LM Studio answers an unknown route with 200 and this body.
+    httpserver.expect_request("/v1/no-such-route").respond_with_json(
+        {"error": "Unexpected endpoint or method. (GET /v1/no-such-route)"})
+    b = LMStudioBackend(httpserver.url_for("/"), max_retries=0)
+    with pytest.raises(NotFound, match="Unexpected endpoint") as info:
+        b.client.get_json("/v1/no-such-route")
+    assert info.value.status == 404
+
+
+@pytest.mark.parametrize(("version", "field"), [
+    ("0.10.1.1", "guided_grammar"), ("0.9.2", "guided_grammar"),
+    ("0.11.0", "structured_outputs"), ("0.12.0rc1", "structured_outputs"),
+    (None, "structured_outputs"),
+])
+def test_vllm_grammar_goes_where_its_version_reads_it(
+        httpserver: HTTPServer, version: str | None, field: str) -> None:
+    if version is None:
+        httpserver.expect_request("/version").respond_with_data("", status=404)
+    else:
+        httpserver.expect_request("/version").respond_with_json({"version": version})
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion("a"))
+    b = VLLMBackend(httpserver.url_for("/"), max_retries=0)
+    b.infer(InferenceRequest(user_prompt="x", grammar='root ::= "a"'))
+    b.infer(InferenceRequest(user_prompt="x", grammar='root ::= "a"'))
+    bodies = [json.loads(r.get_data()) for r, _ in httpserver.log if r.path.endswith("completions")]
+    other = ({"guided_grammar", "structured_outputs"} - {field}).pop()
+    expected = {"grammar": 'root ::= "a"'} if field == "structured_outputs" else 'root ::= "a"'
+    assert len(bodies) == 2
+    for body in bodies:
+        assert body[field] == expected and other not in body
+    assert len([r for r, _ in httpserver.log if r.path == "/version"]) == 1  # asked once

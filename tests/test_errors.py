@@ -120,6 +120,14 @@ LLAMA_WORDS = ("request (72667 tokens) exceeds the available context size (4096 
         "This model's maximum context length is 2048 tokens. However, your request has "
         "3000 input tokens. Please reduce the length of the input messages.")}},
      (3000, 2048)),
+    ("vLLM (current)", 400, {"error": {"type": "BadRequestError", "code": 400,
+                                       "param": "input_tokens", "message": (
+        "This model's maximum context length is 4096 tokens. However, you requested 0 output "
+        "tokens and your prompt contains at least 5001 input tokens, for a total of at least "
+        "5001 tokens. Please reduce the length of the input prompt or the number of requested "
+        "output tokens. (parameter=input_tokens, value=5001)")}}, (5001, 4096)),
+    ("LM Studio (n_keep)", 400, {"error": (
+        "Error: the prompt does not fit (n_keep: 5000>= n_ctx: 4096)")}, (5000, 4096)),
     ("vLLM (decoder prompt)", 400, {"object": "error", "type": "BadRequestError", "message": (
         "The decoder prompt (length 5000) is longer than the maximum model length of 4096. "
         "Make sure that `max_model_len` is no smaller than the number of text tokens.")},

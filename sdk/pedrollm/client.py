@@ -35,6 +35,7 @@ from .errors import (
     DeadlineExceeded,
     InvalidResponse,
     ModelLoading,
+    NotFound,
     PedroLLMError,
     RateLimited,
     ReadTimeout,
@@ -505,11 +506,21 @@ def decode_json(resp: requests.Response, url: str) -> Any:
     except requests.exceptions.RequestException as exc:
         raise ConnectionFailed(f"the reply from {url} broke off: {_reason(exc)}") from exc
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidResponse(
             f"{url} answered {resp.status_code} with a body that is not JSON: {text[:200]!r}"
         ) from exc
+    if (isinstance(data, dict) and len(data) == 1 and isinstance(data.get("error"), str)
+            and data["error"].startswith(_UNEXPECTED_ENDPOINT)):
+        # LM Studio answers an unknown route with 200 and this body (a long-open bug in
+        # its tracker); it is what a 404 says everywhere else.
+        raise NotFound(f"{data['error']} (answered {resp.status_code}; read as 404)",
+                       status=404, body=data, url=url)
+    return data
+
+
+_UNEXPECTED_ENDPOINT = "Unexpected endpoint or method."
 
 
 def _decode_text(body: bytes, encoding: str | None) -> str:

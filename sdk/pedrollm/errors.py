@@ -211,6 +211,8 @@ _OVERFLOW_WORDINGS: tuple[tuple[re.Pattern[str], int, int], ...] = (
     # However, the model is loaded with context length of only 4096 tokens, ..."
     (re.compile(r"keep the first (\d+) tokens when context the overflows\..*? context "
                 r"length of only (\d+) tokens", re.DOTALL), 1, 2),
+    # LM Studio, through llama.cpp's context check: "... (n_keep: 5000>= n_ctx: 4096)".
+    (re.compile(r"n_keep: (\d+) ?>= ?n_ctx: (\d+)"), 1, 2),
     # Ollama: "the input length exceeds the context length" (embeddings, truncate off),
     # "the prompt is longer than the context length currently available" (shift off).
     (re.compile(r"input length exceeds the context length"), 0, 0),
@@ -222,6 +224,9 @@ _OVERFLOW_WORDINGS: tuple[tuple[re.Pattern[str], int, int], ...] = (
 _CTX_LIMIT = re.compile(r"maximum context length is (\d+) tokens")
 # Most precise first: the prompt alone, then the whole request.
 _CTX_PROMPT = (re.compile(r"(\d+) in the messages"),
+               # vLLM since late 2025: "... you requested 0 output tokens and your prompt
+               # contains at least 5000 input tokens, for a total of ..."
+               re.compile(r"prompt contains (?:at least )?(\d+) input tokens"),
                re.compile(r"request has (\d+) input tokens"),
                re.compile(r"messages resulted in (\d+) tokens"),
                re.compile(r"requested (\d+) tokens"))

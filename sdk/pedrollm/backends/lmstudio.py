@@ -6,6 +6,7 @@ load ``state``; chat goes through the OpenAI-compatible ``/v1`` API.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,14 +54,26 @@ class LMStudioBackend(OpenAIBackend):
         return candidates[0] if candidates else None
 
     def discover_context_window(self) -> int | None:
-        """The loaded context length when loaded, else the model's maximum."""
+        """The loaded context length where LM Studio shows it, else the model's maximum.
+
+        ``/api/v0/models`` documents only ``max_context_length``, the model's maximum;
+        LM Studio loads a model with a smaller context unless told otherwise (4096 in
+        its docs' example against 262144), so the maximum is used with a warning.
+        """
         entry = self._entry()
         if entry is None:
             return None
-        for key in ("loaded_context_length", "max_context_length"):
-            value = entry.get(key)
-            if isinstance(value, int) and value > 0:
-                return value
+        loaded = entry.get("loaded_context_length")
+        if isinstance(loaded, int) and not isinstance(loaded, bool) and loaded > 0:
+            return loaded
+        maximum = entry.get("max_context_length")
+        if isinstance(maximum, int) and not isinstance(maximum, bool) and maximum > 0:
+            warnings.warn(
+                f"LM Studio at {self.server_url} shows only the maximum context of "
+                f"{entry.get('id')} ({maximum} tokens); the context it was loaded with may be "
+                "smaller. Set model.context_size to the loaded context.",
+                RuntimeWarning, stacklevel=3)
+            return maximum
         return None
 
     def health(self) -> Health:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import PedroLLMError, UnsupportedFeature
 from ..request_body import standard_options
-from ..types import InferenceRequest
+from ..types import InferenceRequest, ServerInfo
 from .openai import OpenAIBackend
 
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
@@ -64,22 +64,71 @@ class OllamaBackend(OpenAIBackend):
         return models[0].id if models else None
 
     def discover_context_window(self) -> int | None:
-        """``num_ctx`` when the model sets it, else ``<arch>.context_length``."""
-        show = self.show()
-        params = show.get("parameters")
+        """The window Ollama allocated: ``/api/ps`` while loaded, else the model's ``num_ctx``.
+
+        Not ``<arch>.context_length`` from ``/api/show``: that is the model's training
+        maximum (:meth:`model_max_context`), while Ollama allocates its own default
+        (2048, then 4096, now chosen by VRAM or ``OLLAMA_CONTEXT_LENGTH``) and silently
+        truncates past it. Until the model is loaded nothing says which: None.
+        """
+        running = self.running_context()
+        if running is not None:
+            return running
+        params = self.show().get("parameters")
         if isinstance(params, str):
             match = _NUM_CTX.search(params)
             if match:
                 return int(match.group(1))
-        info = show.get("model_info")
+        return None
+
+    def running_context(self) -> int | None:
+        """``context_length`` of the configured (else the first) model in ``/api/ps``."""
+        try:
+            data = self.client.get_json("/api/ps", retry=False)
+        except PedroLLMError:
+            return None
+        models = data.get("models") if isinstance(data, Mapping) else None
+        for entry in models if isinstance(models, list) else []:
+            if not isinstance(entry, Mapping):
+                continue
+            if self.model is not None and self.model not in (entry.get("name"),
+                                                              entry.get("model")):
+                continue
+            value = entry.get("context_length")
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    def model_max_context(self) -> int | None:
+        """The model's own maximum context (``<arch>.context_length``), not the allocation."""
+        info = self.show().get("model_info")
         if isinstance(info, Mapping):
             arch = info.get("general.architecture")
             value = info.get(f"{arch}.context_length") if isinstance(arch, str) else None
             if value is None:
                 value = next((v for k, v in info.items() if k.endswith(".context_length")), None)
-            if isinstance(value, int) and value > 0:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
         return None
+
+    def get_context_window(self) -> int:
+        """The configured size, else the allocated window; says how to learn it when unknown."""
+        if self.context_size is None and self._discovered() is None:
+            raise UnsupportedFeature(
+                f"Ollama at {self.server_url} reports the context window it allocates only "
+                "while the model is loaded (/api/ps) or when the model sets num_ctx; send a "
+                "request first, or set model.context_size (the model's own maximum is "
+                f"{self.model_max_context() or 'unknown'} tokens)")
+        return super().get_context_window()
+
+    def server_info(self) -> ServerInfo:
+        """Add the model's own maximum context beside the allocated window."""
+        info = super().server_info()
+        try:
+            info.extra["model_max_context"] = self.model_max_context()
+        except PedroLLMError:
+            pass
+        return info
 
     def detect_native_tools(self) -> bool:
         """Ollama lists ``tools`` among a model's capabilities when it can call them."""

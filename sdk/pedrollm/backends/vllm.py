@@ -8,6 +8,7 @@ comes back as :class:`~pedrollm.errors.ToolsNotEnabled`, whose message says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -29,6 +30,10 @@ class VLLMBackend(OpenAIBackend):
     default_url = "http://localhost:8000"
     health_path = "/health"
     unsupported = {"n_probs": "use logprobs through `extra` with vLLM"}
+    takes_gbnf = True  # xgrammar reads GBNF
+    _structured: bool | None = None
+    _version: str | None = None
+    _version_read = False
 
     def request_options(self, req: InferenceRequest) -> dict[str, Any]:
         """Standard fields plus vLLM's names for the extra samplers and grammars."""
@@ -40,8 +45,22 @@ class VLLMBackend(OpenAIBackend):
         if req.repeat_penalty is not None:
             body["repetition_penalty"] = req.repeat_penalty
         if req.grammar is not None:
-            body["structured_outputs"] = {"grammar": req.grammar}
+            if self.takes_structured_outputs():
+                body["structured_outputs"] = {"grammar": req.grammar}
+            else:
+                body["guided_grammar"] = req.grammar
         return body
+
+    def takes_structured_outputs(self) -> bool:
+        """Whether this vLLM takes ``structured_outputs`` (0.11 on) or ``guided_*`` fields.
+
+        An older vLLM ignores a field it does not know, with only a log line on the
+        server, so sending the wrong one would drop the grammar without a word. A
+        server whose version cannot be read is taken to be current.
+        """
+        if self._structured is None:
+            self._structured = _version_at_least(self.server_version(), (0, 11))
+        return self._structured
 
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request; explain a refusal of tools."""
@@ -55,13 +74,27 @@ class VLLMBackend(OpenAIBackend):
         return _hinted(super().stream(req))
 
     def server_version(self) -> str | None:
-        """Return vLLM's version from /version."""
-        try:
-            data = self.client.get_json("/version", retry=False)
-        except PedroLLMError:
-            return None
-        version = data.get("version") if isinstance(data, Mapping) else None
-        return version if isinstance(version, str) else None
+        """Return vLLM's version from /version (read once)."""
+        if not self._version_read:
+            try:
+                data = self.client.get_json("/version", retry=False)
+            except PedroLLMError:
+                return None
+            version = data.get("version") if isinstance(data, Mapping) else None
+            self._version = version if isinstance(version, str) else None
+            self._version_read = True
+        return self._version
+
+
+def _version_at_least(version: str | None, wanted: tuple[int, int]) -> bool:
+    """Whether a version string such as ``0.10.1.dev3+g1234`` is at least ``wanted``.
+
+    True when the version cannot be read (assume a current server).
+    """
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    if found is None:
+        return True
+    return (int(found.group(1)), int(found.group(2))) >= wanted
 
 
 def _hinted(deltas: Iterator[StreamDelta]) -> Iterator[StreamDelta]:

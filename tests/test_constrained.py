@@ -148,6 +148,12 @@ def test_reading_an_envelope() -> None:
     assert unknown is not None and not unknown.calls and "rm_rf" in unknown.invalid[0].error
     cut = read_envelope('{"tool_call": {"name": "get_weather", "argu', [WEATHER])
     assert cut is not None and "incomplete" in cut.invalid[0].error
+    # An answer cut short by max_tokens keeps the text it got to, escapes decoded.
+    cases = [('{\n  "answer": "The first prime is 2, \\"two', 'The first prime is 2, "two'),
+             ('{"answer": "caf\\u00', "caf"), ('{"answer": "', "")]
+    for text, expected in cases:
+        got = read_envelope(text, [WEATHER])
+        assert got is not None and got.content == expected and not got.calls
 
 
 # -- the backend -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,7 +178,8 @@ def read_envelope(text: str, tools: list[ToolDefinition],
             return EnvelopeResult(invalid=[InvalidToolCall(
                 raw=stripped[:10000], error="the constrained tool call is incomplete JSON",
                 id=call_id)])
-        return None
+        partial = _cut_answer(stripped)
+        return EnvelopeResult(content=partial) if partial is not None else None
     if not isinstance(data, dict):
         return None
     if ANSWER_KEY in data and isinstance(data[ANSWER_KEY], str) and len(data) == 1:
@@ -196,6 +198,35 @@ def read_envelope(text: str, tools: list[ToolDefinition],
             raw=raw, error=f"arguments must be a JSON object, got {type(args).__name__}",
             name=name, id=call_id)])
     return EnvelopeResult(calls=[ToolCall(id=call_id, name=name, args=args)])
+
+
+_ANSWER_START = re.compile(r'\{\s*"answer"\s*:\s*"')
+
+
+def _cut_answer(text: str) -> str | None:
+    """The text of an answer envelope cut short (max_tokens), as far as it got."""
+    found = _ANSWER_START.match(text)
+    if found is None:
+        return None
+    body = text[found.end():]
+    end = len(body)
+    i = 0
+    while i < len(body):
+        if body[i] == "\\":
+            i += 2
+            continue
+        if body[i] == '"':
+            end = i
+            break
+        i += 1
+    piece = body[:min(end, len(body))]
+    for trim in range(0, 7):  # drop a half-written escape such as \u00 at the cut
+        try:
+            decoded = json.loads(f'"{piece[:len(piece) - trim]}"')
+        except ValueError:
+            continue
+        return str(decoded)
+    return None
 
 
 class EnvelopeStreamParser:

@@ -17,7 +17,8 @@ from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
 from fakellama.matching import FixtureStore, Match
-from fakellama.personalities import ModelInfo, Reply, json_reply, personality
+from fakellama.personalities import ModelInfo, Reply, json_reply
+from fakellama.personalities import personality as personality_named
 from fakellama.prompt import count_prompt_tokens
 from fakellama.wire import SSE_CONTENT_TYPE, dumps, parse_sse_block, sse_event
 
@@ -88,7 +89,7 @@ class FakeLlamaApp:
         self,
         fixtures: Iterable[Fixture] = (),
         *,
-        personality_name: str = "llamacpp",
+        personality: str = "llamacpp",
         api_key: str | None = None,
         ctx_size: int | None = None,
         model: str | None = None,
@@ -97,10 +98,19 @@ class FakeLlamaApp:
         metrics: bool = False,
         realtime: bool = False,
     ) -> None:
-        """Create the app; ctx_size and model default to what the fixtures recorded."""
-        self.personality = personality(personality_name)
+        """Create the app; ctx_size and model default to what the fixtures recorded.
+
+        personality: which server to be (llamacpp, ollama, vllm, lmstudio); api_key: refuse
+        requests without it, as llama-server's --api-key; ctx_size, model: what the server
+        reports (and the context a prompt must fit); strict: answer only from fixtures;
+        faults: a fault spec every request gets; metrics: serve /metrics (--metrics);
+        realtime: replay streams with their recorded timing.
+        """
+        self.personality = personality_named(personality)
         self.store = FixtureStore(self.personality.endpoint)
-        self.store.add(fixtures)
+        self._initial_fixtures = tuple(fixtures)
+        self._initial_faults = faults
+        self.store.add(self._initial_fixtures)
         self.api_key = api_key
         self.strict = strict
         self.realtime = realtime
@@ -159,6 +169,17 @@ class FakeLlamaApp:
         """Forget the requests received so far."""
         with self._lock:
             self._requests.clear()
+
+    def reset(self) -> None:
+        """Go back to the fixtures and faults it was created with, and forget every request."""
+        store = FixtureStore(self.personality.endpoint)
+        store.add(self._initial_fixtures)
+        with self._lock:
+            self.store = store
+            self._replay_cache.clear()
+            self._native_cache.clear()
+            self._requests.clear()
+        self.set_faults(self._initial_faults)
 
     # -- WSGI ---------------------------------------------------------------------------------
 

@@ -18,17 +18,21 @@ def _events(text: str) -> list[str]:
     return [block + "\n\n" for block in text.split("\n\n") if block]
 
 
-def test_stream_replays_the_recorded_bytes(fake: FakeServer) -> None:
+def test_stream_replays_the_recorded_bytes(fake_llama_server: FakeServer) -> None:
     recorded = bundled(STREAM_NAME)
-    reply = requests.post(fake.url + "/v1/chat/completions", json=recorded["request"]["body"])
+    reply = requests.post(
+        fake_llama_server.url + "/v1/chat/completions", json=recorded["request"]["body"]
+    )
     assert reply.headers["Content-Type"] == "text/event-stream"
     assert reply.content.decode() == "".join(e["raw"] for e in recorded["response"]["events"])
 
 
-def test_stream_shape_is_role_then_tool_call_then_finish_then_done(fake: FakeServer) -> None:
+def test_stream_shape_is_role_then_tool_call_then_finish_then_done(
+    fake_llama_server: FakeServer,
+) -> None:
     body = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}],
             "tools": [WEATHER_TOOL], "stream": True}
-    events = _events(requests.post(fake.url + "/v1/chat/completions", json=body).text)
+    events = _events(requests.post(fake_llama_server.url + "/v1/chat/completions", json=body).text)
     assert all(e.startswith("data: ") for e in events)
     assert events[-1] == "data: [DONE]\n\n"
     chunks = [json.loads(e[6:]) for e in events[:-1]]
@@ -40,9 +44,9 @@ def test_stream_shape_is_role_then_tool_call_then_finish_then_done(fake: FakeSer
     assert len({c["id"] for c in chunks}) == 1
 
 
-def test_include_usage_adds_an_empty_choices_usage_chunk(fake: FakeServer) -> None:
+def test_include_usage_adds_an_empty_choices_usage_chunk(fake_llama_server: FakeServer) -> None:
     body = dict(bundled(STREAM_NAME)["request"]["body"], stream_options={"include_usage": True})
-    events = _events(requests.post(fake.url + "/v1/chat/completions", json=body).text)
+    events = _events(requests.post(fake_llama_server.url + "/v1/chat/completions", json=body).text)
     usage = json.loads(events[-2][6:])
     assert usage["choices"] == []
     assert usage["usage"]["total_tokens"] == (usage["usage"]["prompt_tokens"]

@@ -50,22 +50,28 @@ def test_tool_schema_changes_fall_back_to_the_conversation_level(
     assert reply.headers["X-Fakellama-Fixture"] == "chat-weather-tool-call"
 
 
-def test_unmatched_requests_get_the_closest_fixture_when_not_strict(
+def test_an_unmatched_request_gets_a_labelled_synthesized_reply_not_another_fixture(
     fake_llama_server: FakeServer,
 ) -> None:
     body = {"messages": [{"role": "user", "content": "Weather in Paris, please"}],
             "tools": [WEATHER_TOOL]}
     reply = _post(fake_llama_server, body)
-    assert reply.headers["X-Fakellama-Match"] == "closest"
-    assert reply.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == (
-        "get_weather")
+    assert reply.headers["X-Fakellama-Match"] == "synthesized"
+    assert "X-Fakellama-Fixture" not in reply.headers
+    message = reply.json()["choices"][0]["message"]
+    assert "tool_calls" not in message  # tool_choice "auto": no recorded call is borrowed
+    assert message["content"] == "fakellama: Weather in Paris, please"
 
 
-def test_closest_follows_the_conversation_shape(fake_llama_server: FakeServer) -> None:
+def test_a_changed_tool_result_history_is_not_answered_from_the_recorded_one(
+    fake_llama_server: FakeServer,
+) -> None:
     history = bundled("chat-weather-answer")["request"]["body"]["messages"]
     history[0]["content"] = "How is the weather over in Paris today?"
     reply = _post(fake_llama_server, {"messages": history, "tools": [WEATHER_TOOL]})
-    assert reply.headers["X-Fakellama-Fixture"].startswith("chat-weather-answer")
+    assert reply.headers["X-Fakellama-Match"] == "synthesized"
+    assert reply.json()["choices"][0]["message"]["content"] == (
+        "fakellama: How is the weather over in Paris today?")
 
 
 def test_strict_mode_refuses_and_names_the_closest_fixtures() -> None:

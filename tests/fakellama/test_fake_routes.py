@@ -134,18 +134,28 @@ def test_malformed_json_is_invalid_request(fake_llama_server: FakeServer) -> Non
     assert reply.json()["error"]["code"] == 400
 
 
-@pytest.mark.parametrize("body", [
-    {"messages": "hello"},
-    {"messages": [1, 2]},
-    {},
-    {"messages": ASK, "tools": "get_weather"},
-    {"messages": ASK, "stream": "yes"},
-    [1, 2, 3],
-])
-def test_wrong_types_are_invalid_request(fake_llama_server: FakeServer, body: object) -> None:
+# What the pinned llama-server answers each of these (status, type, message).
+WRONG_TYPES = [
+    ({"messages": "hello"}, 400, "invalid_request_error", "Expected 'messages' to be an array"),
+    ({"messages": [1, 2]}, 400, "invalid_request_error",
+     "All non-assistant messages must contain 'content'"),
+    ({}, 400, "invalid_request_error", "'messages' is required"),
+    ({"messages": ASK, "tools": "get_weather"}, 500, "server_error",
+     "Failed to parse tools: Expected 'tools' to be an array, got \"get_weather\"; "
+     "tools = \"get_weather\""),
+    ({"messages": ASK, "stream": "yes"}, 400, "invalid_request_error",
+     "Field 'stream': [json.exception.type_error.302] type must be boolean, but is string"),
+    ([1, 2, 3], 400, "invalid_request_error", "'messages' is required"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "kind", "message"), WRONG_TYPES)
+def test_wrong_types_get_llama_servers_own_error(fake_llama_server: FakeServer, body: object,
+                                                 status: int, kind: str, message: str) -> None:
     reply = requests.post(fake_llama_server.url + "/v1/chat/completions", json=body)
-    assert reply.status_code == 400
-    assert reply.json()["error"]["type"] == "invalid_request_error"
+    assert (reply.status_code, reply.headers["X-Fakellama-Match"]) == (status, "validation")
+    assert reply.json()["error"] == {"code": status, "message": message, "type": kind}
+    assert reply.headers["Connection"] == "close"
 
 
 def test_prompt_longer_than_context_is_exceed_context_size() -> None:

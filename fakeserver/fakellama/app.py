@@ -458,7 +458,7 @@ class FakeLlamaApp:
             with self._lock:
                 self._replay_cache[key] = (fixture, outcome.reply, outcome.events)
         if level != SYNTHESIZED:
-            _refresh_ids(outcome)
+            _refresh_ids(outcome, self.info.name)
         if outcome.events is not None and faults.empty_choices:
             outcome.events = _empty_choices(outcome.events)
         if outcome.reply is not None and faults.empty_choices:
@@ -551,11 +551,17 @@ def _reason(status: int) -> str:
 # every reply, so a replay does too (one new value per recorded one, the same in every event).
 _RECORDED_ID = re.compile(r'"id":"((?:chatcmpl-)?[A-Za-z0-9]{32})"')
 _RECORDED_CREATED = re.compile(r'"created":\d+')
+_RECORDED_MODEL = re.compile(r'"model":"(?:[^"\\]|\\.)*"')
 
 
-def _refresh_ids(outcome: _Outcome) -> None:
-    """Give a replayed reply fresh ids and the current time, as a new reply would have."""
+def _refresh_ids(outcome: _Outcome, model_name: str) -> None:
+    """Give a replayed reply fresh ids and the current time, as a new reply would have.
+
+    The reply's model becomes the one this server reports (fixtures recorded without
+    --alias name the model file's temporary path).
+    """
     fresh: dict[str, str] = {}
+    model = f'"model":{json.dumps(model_name, ensure_ascii=False)}' if model_name else ""
     created = f'"created":{int(time.time())}'
 
     def new_id(match: re.Match[str]) -> str:
@@ -566,6 +572,7 @@ def _refresh_ids(outcome: _Outcome) -> None:
         return f'"id":"{fresh[old]}"'
 
     def refresh(text: str) -> str:
+        text = _RECORDED_MODEL.sub(lambda _: model, text) if model else text
         return _RECORDED_CREATED.sub(created, _RECORDED_ID.sub(new_id, text))
 
     if outcome.events is not None:

@@ -142,14 +142,20 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return " ".join(content.split())
     if isinstance(content, list):
-        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        parts = [p["text"] for p in content
+                 if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return " ".join(" ".join(parts).split())
     return ""
 
 
+def _listed(value: Any) -> list[Any]:
+    """The value if it is a list, else no items (a request body may hold anything)."""
+    return value if isinstance(value, list) else []
+
+
 def _tool_names(body: dict[str, Any]) -> tuple[str, ...]:
     names = []
-    for tool in body.get("tools") or []:
+    for tool in _listed(body.get("tools")):
         if isinstance(tool, dict):
             function = tool.get("function")
             if isinstance(function, dict) and isinstance(function.get("name"), str):
@@ -162,13 +168,13 @@ def conversation_key(body: Any) -> Any:
     if not isinstance(body, dict):
         return body
     turns = []
-    for message in body.get("messages") or []:
+    for message in _listed(body.get("messages")):
         if not isinstance(message, dict):
             continue
         calls = tuple(
-            str((c.get("function") or {}).get("name"))
-            for c in message.get("tool_calls") or []
-            if isinstance(c, dict)
+            str(c["function"].get("name"))
+            for c in _listed(message.get("tool_calls"))
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
         )
         turns.append((message.get("role"), _text_of(message.get("content")), calls))
     prompt = body.get("prompt")
@@ -220,7 +226,7 @@ def differences(fixture: Any, request: Any, path: str = "", limit: int = 6) -> l
 def _structure(body: Any) -> tuple[Any, ...]:
     if not isinstance(body, dict):
         return (type(body).__name__,)
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    messages = [m for m in _listed(body.get("messages")) if isinstance(m, dict)]
     last_role = messages[-1].get("role") if messages else None
     return (last_role, len(messages), _tool_names(body), "prompt" in body)
 

@@ -252,16 +252,19 @@ def _llama_slots(info: ModelInfo, body: Any) -> Reply:
 
 
 def _tokenize(info: ModelInfo, body: Any) -> Reply:
-    text = str(body.get("content", ""))
-    tokens = tokenize(text)
-    if body.get("with_pieces"):
+    content = body.get("content", "") if isinstance(body, dict) else ""
+    tokens: list[int] = []
+    for part in content if isinstance(content, list) else [content]:
+        # A list mixes text and token ids, as llama-server's tokenize_mixed reads it.
+        tokens.extend(tokenize(part) if isinstance(part, str) else [int(part or 0)])
+    if isinstance(body, dict) and body.get("with_pieces") is True:
         pieces = [{"id": t, "piece": detokenize([t])} for t in tokens]
         return json_reply(200, {"tokens": pieces})
     return json_reply(200, {"tokens": tokens})
 
 
 def _detokenize(info: ModelInfo, body: Any) -> Reply:
-    tokens = body.get("tokens") or []
+    tokens = (body.get("tokens") if isinstance(body, dict) else None) or []
     return json_reply(200, {"content": detokenize([int(t) for t in tokens])})
 
 

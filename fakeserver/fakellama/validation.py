@@ -179,8 +179,12 @@ def reply_schema(body: dict[str, Any]) -> Any:
     return _response_format_schema(body)[0]
 
 
-def check_chat(body: Any) -> Refusal | None:
-    """llama-server's complaint about a /v1/chat/completions body, or None if it is valid."""
+def check_chat(body: Any, generating: bool = True) -> Refusal | None:
+    """llama-server's complaint about a /v1/chat/completions body, or None if it is valid.
+
+    generating: the body goes on to generation, whose parameters are type-checked too
+    (/apply-template and token counting stop before that).
+    """
     if not isinstance(body, dict):
         return _bad("'messages' is required")
     grammar = body.get("grammar")
@@ -223,6 +227,8 @@ def check_chat(body: Any) -> Refusal | None:
                                "you may need to provide the mmproj")
             if kind != "text":
                 return _bad("unsupported content[].type")
+    if (problem := _message_problem(messages)) is not None:
+        return _server(f"Failed to parse messages: {problem}")
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         return _server(f"Failed to parse tools: Expected 'tools' to be an array, got "
@@ -249,45 +255,150 @@ def check_chat(body: Any) -> Refusal | None:
         return _bad("logprobs is not supported with tools + stream")
     if body.get("logprobs") is not True and body.get("top_logprobs") is not None:
         return _bad("top_logprobs requires logprobs to be set to true")
-    return _field_types(body)
+    return _field_types(body) if generating else None
+
+
+def _dump(value: Any) -> str:
+    """nlohmann::json's compact dump()."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _items(value: Any) -> list[Any]:
+    """What a C++ range-for over a JSON value visits: array items, object values, else itself."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return list(value.values())
+    return [value]
+
+
+def _string_field(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None
+    return f"[json.exception.type_error.302] type must be string, but is {json_type_name(value)}"
+
+
+def _message_problem(messages: list[Any]) -> str | None:
+    """common_chat_msgs_parse_oaicompat's complaint about the messages (common/chat.cpp)."""
+    for message in messages:
+        if not isinstance(message, dict):
+            return f"Expected 'message' to be an object, got {_dump(message)}"
+        if "role" not in message:
+            return f"Missing 'role' in message: {_dump(message)}"
+        if (problem := _string_field(message["role"])) is not None:
+            return problem
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:  # media parts were refused before: these are text parts
+                if "text" not in part:
+                    return "[json.exception.out_of_range.403] key 'text' not found"
+                if (problem := _string_field(part["text"])) is not None:
+                    return problem
+        for call in _items(message.get("tool_calls")) if "tool_calls" in message else []:
+            if not isinstance(call, dict) or "type" not in call:
+                return f"Missing tool call type: {_dump(call)}"
+            if call["type"] != "function":
+                return f"Unsupported tool call type: {_dump(call)}"
+            function = call.get("function")
+            if "function" not in call:
+                return f"Missing tool call function: {_dump(call)}"
+            if not isinstance(function, dict) or "name" not in function:
+                return f"Missing tool call name: {_dump(call)}"
+            if (problem := _string_field(function["name"])) is not None:
+                return problem
+            if "arguments" not in function:
+                return "[json.exception.out_of_range.403] key 'arguments' not found"
+            if "id" in call and (problem := _string_field(call["id"])) is not None:
+                return problem
+        if "content" not in message and "tool_calls" not in message:
+            return ("Expected 'content' or 'tool_calls' (ref: https://github.com/ggml-org/"
+                    "llama.cpp/issues/8367 & https://github.com/ggml-org/llama.cpp/issues/12279)")
+        for key in ("reasoning_content", "name", "tool_call_id"):
+            if key in message and (problem := _string_field(message[key])) is not None:
+                return problem
+    return None
 
 
 def check_completion(body: Any) -> Refusal | None:
     """llama-server's complaint about a /completion or /v1/completions body, or None."""
-    if not isinstance(body, dict) or "prompt" not in body:
+    if not isinstance(body, dict):
+        return _cannot_at(body)
+    if "prompt" not in body:
         return _bad("[json.exception.out_of_range.403] key 'prompt' not found")
-    prompt = body["prompt"]
-    if not _prompt_ok(prompt):
-        return _bad('"prompt" elements must be a string, a list of tokens, a JSON object '
-                    'containing a prompt string, or a list of mixed strings & tokens.')
-    return _field_types(body)
+    if (problem := prompt_problem(body["prompt"])) is not None:
+        return _bad(problem)
+    if (refusal := _field_types(body)) is not None:
+        return refusal
+    schema = body.get("json_schema")
+    if schema is not None and (problem := schema_error(schema)) is not None:
+        return _bad(f"Field 'json_schema': \"json_schema\": JSON schema conversion failed:\n"
+                    f"{problem}")
+    return None
 
 
-def _prompt_ok(prompt: Any) -> bool:
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _subprompt_problem(prompt: Any) -> str | None:
+    """tokenize_input_subprompt's complaint about one prompt (server-common.cpp)."""
     if isinstance(prompt, str):
-        return True
-    if isinstance(prompt, dict):
-        return isinstance(prompt.get("prompt_string"), str)
+        return None
     if isinstance(prompt, list):
-        return all(isinstance(p, (str, dict)) or (isinstance(p, int) and not isinstance(p, bool))
-                   or (isinstance(p, list) and all(isinstance(t, int) for t in p))
-                   for p in prompt)
-    return False
+        kinds = {type(p) for p in prompt if isinstance(p, str) or _is_token(p)}
+        if str in kinds and int in kinds:  # mixed strings and tokens: strings read as such
+            for part in prompt:
+                if not isinstance(part, (str, float)) and not _is_token(part):
+                    return (f"[json.exception.type_error.302] type must be string, but is "
+                            f"{json_type_name(part)}")
+            return None
+        if all(_is_token(p) for p in prompt):
+            return None
+    if isinstance(prompt, dict) and "prompt_string" in prompt:
+        return None
+    return ('"prompt" elements must be a string, a list of tokens, a JSON object containing a '
+            'prompt string, or a list of mixed strings & tokens.')
+
+
+def prompt_problem(prompt: Any) -> str | None:
+    """tokenize_input_prompts' complaint about a completion prompt, or None."""
+    several = isinstance(prompt, list) and not any(_is_token(p) for p in prompt)
+    for part in prompt if several else [prompt]:
+        if (problem := _subprompt_problem(part)) is not None:
+            return problem
+    if several and not prompt:
+        return '"prompt" must not be empty'
+    return None
+
+
+def _cannot_at(body: Any) -> Refusal:
+    return _bad(f"[json.exception.type_error.304] cannot use at() with {json_type_name(body)}")
 
 
 def check_tokenize(body: Any) -> Refusal | None:
-    """llama-server's complaint about a /tokenize body (it reads "content" as a string)."""
+    """llama-server's complaint about a /tokenize body (no "content" tokenizes nothing)."""
     if not isinstance(body, dict) or "content" not in body:
-        return _bad("[json.exception.out_of_range.403] key 'content' not found")
-    if not isinstance(body["content"], (str, list)):
+        return None
+    content = body["content"]
+    if not isinstance(content, list):  # read as one string
+        if isinstance(content, str):
+            return None
         return _bad("[json.exception.type_error.302] type must be string, but is "
-                    + json_type_name(body["content"]))
+                    + json_type_name(content))
+    for part in content:  # text pieces and token ids
+        if not isinstance(part, (str, int, float)):
+            return _bad("[json.exception.type_error.302] type must be number, but is "
+                        + json_type_name(part))
     return None
 
 
 def check_detokenize(body: Any) -> Refusal | None:
     """llama-server's complaint about a /detokenize body (tokens: an array of integers)."""
-    tokens = body.get("tokens", []) if isinstance(body, dict) else []
+    if not isinstance(body, dict) or "tokens" not in body:
+        return None
+    tokens = body["tokens"]
     if not isinstance(tokens, list):
         return _bad(f"[json.exception.type_error.302] type must be array, but is "
                     f"{json_type_name(tokens)}")
@@ -300,8 +411,8 @@ def check_detokenize(body: Any) -> Refusal | None:
 
 def check_llama(endpoint: str, body: Any) -> Refusal | None:
     """llama-server's complaint about a request body for one of its endpoints, or None."""
-    if endpoint in ("chat", "chat_tokens"):
-        return check_chat(body)
+    if endpoint in ("chat", "chat_tokens", "apply_template"):
+        return check_chat(body, generating=endpoint == "chat")
     if endpoint in ("completion", "oai_completion"):
         return check_completion(body)
     if endpoint == "tokenize":

@@ -13,6 +13,8 @@ import jsonschema
 import pytest
 import requests
 from fake_helpers import WEATHER_TOOL
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fakellama.server import FakeServer
 
@@ -331,3 +333,42 @@ def test_a_4xx_closes_the_connection_and_a_200_keeps_it(fake_llama_server: FakeS
         assert "Connection" not in ok.headers and "Keep-Alive" in ok.headers
         missing = session.get(fake_llama_server.url + "/no/such", timeout=10)
         assert missing.headers["Connection"] == "close"
+
+
+# -- any request: an answer, never a crash ---------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 300)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=3),
+    max_leaves=12)
+FIELDS = st.sampled_from(["messages", "tools", "tool_choice", "stream", "stream_options",
+                          "max_tokens", "n", "stop", "response_format", "json_schema",
+                          "grammar", "logprobs", "top_logprobs", "continue_final_message",
+                          "add_generation_prompt", "temperature", "prompt", "content",
+                          "tokens", "model"])
+MESSAGE = st.fixed_dictionaries({}, optional={
+    "role": st.sampled_from(["user", "assistant", "system", "tool", 3]),
+    "content": JSON | st.text(max_size=12), "tool_calls": JSON})
+BODY = st.dictionaries(FIELDS, JSON, max_size=5) | st.builds(
+    lambda messages, extra: {"messages": messages, **extra},
+    st.lists(MESSAGE, max_size=3), st.dictionaries(FIELDS, JSON, max_size=3))
+PATHS = st.sampled_from(["/v1/chat/completions", "/completion", "/v1/completions",
+                         "/tokenize", "/detokenize", "/apply-template",
+                         "/v1/chat/completions/input_tokens"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=PATHS, body=BODY)
+def test_any_json_body_gets_an_answer_the_fake_can_label_and_never_an_app_error(
+        fake_llama_server: FakeServer, path: str, body: Any) -> None:
+    reply = requests.post(fake_llama_server.url + path, json=body, timeout=10)
+    fake_llama_server.check()  # the fake raised nothing while answering
+    assert reply.status_code in (200, 400, 500)
+    assert reply.headers["X-Fakellama-Match"] in ("exact", "sampling", "conversation",
+                                                  "validation", "builtin", "synthesized", "none")
+    if reply.status_code >= 400:
+        assert reply.headers["Connection"] == "close"
+        assert set(reply.json()["error"]) == {"code", "message", "type"}

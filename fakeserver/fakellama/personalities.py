@@ -10,6 +10,7 @@ from typing import Any
 
 from fakellama.json_errors import parse_error_message
 from fakellama.prompt import CHAT_TEMPLATE, count_prompt_tokens, detokenize, render_chat, tokenize
+from fakellama.translate import anthropic_as_chat
 from fakellama.validation import Refusal, check_basic, check_llama
 from fakellama.wire import JSON_CONTENT_TYPE, dumps, error_body
 
@@ -73,6 +74,9 @@ class Personality:
         ("POST", "/chat/completions/input_tokens"): "chat_tokens",
         ("POST", "/v1/chat/completions/input_tokens"): "chat_tokens",
         ("POST", "/v1/messages/count_tokens"): "anthropic_tokens",
+        ("POST", "/v1/messages"): "anthropic",
+        ("POST", "/v1/responses"): "responses",
+        ("POST", "/responses"): "responses",
         ("GET", "/slots"): "slots",
         ("GET", "/lora-adapters"): "lora_adapters",
         # Features this server has off unless started with their flag: 501, as llama-server.
@@ -91,9 +95,10 @@ class Personality:
     }
     # "/" is the web UI's page: public, and a 404 in a build without the UI.
     public_paths = frozenset({"/health", "/v1/health", "/"})
-    generating = frozenset({"chat", "completion", "oai_completion"})
+    generating = frozenset({"chat", "completion", "oai_completion", "anthropic", "responses"})
     json_body = frozenset({"chat", "completion", "oai_completion", "tokenize", "detokenize",
-                           "apply_template", "show", "chat_tokens", "anthropic_tokens"})
+                           "apply_template", "show", "chat_tokens", "anthropic_tokens",
+                           "anthropic", "responses"})
     # httplib closes the connection after every reply of status 400 or above.
     closes_on_error = True
 
@@ -148,8 +153,8 @@ class Personality:
             return None, self.error(400, problem, "invalid_request_error")
         return json.loads(raw.decode("utf-8-sig", errors="replace")), None
 
-    def overflow(self, n_prompt: int, n_ctx: int) -> Refusal:
-        """Return the refusal of a prompt longer than the context."""
+    def overflow(self, n_prompt: int, n_ctx: int) -> Refusal | None:
+        """Return the refusal of a prompt longer than the context (None: it is truncated)."""
         message = (f"request ({n_prompt} tokens) exceeds the available context size "
                    f"({n_ctx} tokens), try increasing it")
         return Refusal(400, message, "exceed_context_size_error",
@@ -168,7 +173,7 @@ class Personality:
             "chat_tokens": lambda info, body: json_reply(200, {
                 "input_tokens": count_prompt_tokens(body), "object": "response.input_tokens"}),
             "anthropic_tokens": lambda info, body: json_reply(200, {
-                "input_tokens": count_prompt_tokens(body)}),
+                "input_tokens": count_prompt_tokens(anthropic_as_chat(body))}),
             "slots": _llama_slots,
             "lora_adapters": lambda info, body: json_reply(200, []),
             "embeddings": lambda info, body: self.error(
@@ -343,6 +348,10 @@ class Ollama(_NotLlamaServer):
             "models": lambda info, body: json_reply(200, {"object": "list", "data": [
                 {"id": info.name, "object": "model", "created": _now(), "owned_by": "library"}]}),
         }.get(endpoint)
+
+    def overflow(self, n_prompt: int, n_ctx: int) -> Refusal | None:
+        """None: Ollama keeps the end of an over-long prompt and answers, it refuses nothing."""
+        return None
 
     def adapt_body(self, body: Any) -> Any:
         """Rename reasoning_content to reasoning, drop timings and tool-call indexes."""

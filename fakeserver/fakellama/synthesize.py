@@ -25,6 +25,7 @@ from fakellama.matching import request_limit, request_stops
 from fakellama.personalities import ModelInfo
 from fakellama.prompt import count_prompt_tokens, detokenize
 from fakellama.schema_instance import Unsatisfiable, instance
+from fakellama.translate import anthropic_as_chat, responses_as_chat
 from fakellama.validation import reply_schema
 from fakellama.wire import JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, dumps, random_id, sse_event
 
@@ -187,7 +188,8 @@ class Synthesized:
 
 
 _PATHS = {"chat": "/v1/chat/completions", "completion": "/completion",
-          "oai_completion": "/v1/completions"}
+          "oai_completion": "/v1/completions", "anthropic": "/v1/messages",
+          "responses": "/v1/responses"}
 
 
 def as_fixture(endpoint: str, body: dict[str, Any], info: ModelInfo, stream: bool) -> Fixture:
@@ -198,6 +200,10 @@ def as_fixture(endpoint: str, body: dict[str, Any], info: ModelInfo, stream: boo
     """
     if endpoint == "chat":
         made = chat(body, info, stream)
+    elif endpoint in ("anthropic", "responses"):
+        if stream:
+            raise Unsatisfiable(f"the fake does not synthesize streams for the {endpoint} API")
+        made = anthropic(body, info) if endpoint == "anthropic" else responses(body, info)
     else:
         made = completion(body, info, stream, oai=endpoint == "oai_completion")
     path, metadata = _PATHS[endpoint], {"authored": AUTHORED}
@@ -362,3 +368,38 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
                                    "tokens_evaluated": len(prompt.encode())}))
         payloads.append(dumps(final(index, prompt, gen, "")))
     return Synthesized(payloads=payloads)
+
+
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def anthropic(body: dict[str, Any], info: ModelInfo) -> Synthesized:
+    """An Anthropic Messages reply (non-stream) for a valid request."""
+    chat_body = anthropic_as_chat(body)
+    gen = generate(chat_body, chat=True)
+    reason = "stop_sequence" if gen.stopping_word else _STOP_REASONS[gen.finish]
+    return Synthesized(body={
+        "id": "chatcmpl-" + random_id(), "type": "message", "role": "assistant",
+        "content": [{"type": "text", "text": gen.text}], "model": info.name,
+        "stop_reason": reason, "stop_sequence": gen.stopping_word or None,
+        "usage": {"cache_read_input_tokens": 0, "input_tokens": count_prompt_tokens(chat_body),
+                  "output_tokens": gen.tokens}})
+
+
+def responses(body: dict[str, Any], info: ModelInfo) -> Synthesized:
+    """A Responses API reply (non-stream) for a valid request."""
+    chat_body = responses_as_chat(body)
+    gen = generate(chat_body, chat=True)
+    now = int(time.time())
+    prompt_n = count_prompt_tokens(chat_body)
+    return Synthesized(body={
+        "completed_at": now, "created_at": now, "id": "resp_" + random_id(),
+        "model": info.name, "object": "response",
+        "output": [{"content": [{"type": "output_text", "annotations": [], "logprobs": [],
+                                 "text": gen.text}],
+                    "id": "msg_" + random_id(), "role": "assistant", "status": "completed",
+                    "type": "message"}],
+        "status": "completed",
+        "usage": {"input_tokens": prompt_n, "output_tokens": gen.tokens,
+                  "total_tokens": prompt_n + gen.tokens,
+                  "input_tokens_details": {"cached_tokens": 0}}})

@@ -13,23 +13,43 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakellama.translate import anthropic_as_chat, responses_as_chat
+
 INVALID = "invalid_request_error"
 SERVER = "server_error"
 
-# Fields whose type llama-server's schema checks (server-schema.cpp), by the JSON type
-# nlohmann::json's get<T>() accepts: booleans accept only booleans, numbers accept numbers
-# and booleans. The first alias present is the one named in the message.
-_BOOL_FIELDS = ("verbose", "timings_per_token", "stream", "cache_prompt", "return_tokens",
-                "return_progress", "grammar_lazy", "ignore_eos", "post_sampling_probs",
-                "backend_sampling")
-_NUM_FIELDS = ("sse_ping_interval", ("n_predict", "max_completion_tokens", "max_tokens"),
-               "n_indent", "n_keep", "n_discard", ("n_cmpl", "n"), "n_cache_reuse",
-               "t_max_predict_ms", "top_k", "top_p", "min_p", "top_n_sigma", "xtc_probability",
-               "xtc_threshold", "typical_p", "temperature", "dynatemp_range",
-               "dynatemp_exponent", "repeat_last_n", "repeat_penalty", "frequency_penalty",
-               "presence_penalty", "dry_multiplier", "dry_base", "dry_allowed_length",
-               "dry_penalty_last_n", "mirostat", "mirostat_tau", "mirostat_eta", "seed",
-               "min_keep")
+# The generation parameters llama-server's schema reads (server-schema.cpp), in its order,
+# so the first complaint is the same: (names, kind, hard limits). The first of a field's
+# names present is the one read and named. nlohmann::json's get<T>() decides the types:
+# a boolean field takes only booleans, a number field numbers and booleans (truncated to
+# an integer where the field is one). A field with hard limits refuses values outside them.
+INT32_MAX = 2**31 - 1
+N_PARALLEL = 4  # llama-server's slots when started without --parallel; caps "n"
+_SCHEMA_FIELDS: tuple[tuple[tuple[str, ...], str, tuple[int, int] | None], ...] = (
+    (("verbose",), "bool", None), (("timings_per_token",), "bool", None),
+    (("stream",), "bool", None), (("include_usage",), "nested", None),
+    (("cache_prompt",), "bool", None), (("return_tokens",), "bool", None),
+    (("return_progress",), "bool", None), (("sse_ping_interval",), "int", (-1, INT32_MAX)),
+    (("n_predict", "max_completion_tokens", "max_tokens"), "int", (-1, INT32_MAX)),
+    (("n_indent",), "int", (0, INT32_MAX)), (("n_keep",), "int", (-1, INT32_MAX)),
+    (("n_discard",), "int", (0, INT32_MAX)), (("n_cmpl", "n"), "int", (1, N_PARALLEL)),
+    (("n_cache_reuse",), "int", (0, INT32_MAX)), (("t_max_predict_ms",), "int", (-1, 2**63 - 1)),
+    (("top_k",), "int", None), (("top_p",), "num", None), (("min_p",), "num", None),
+    (("top_n_sigma",), "num", None), (("xtc_probability",), "num", None),
+    (("xtc_threshold",), "num", None), (("typical_p",), "num", None),
+    (("temperature",), "num", None), (("dynatemp_range",), "num", None),
+    (("dynatemp_exponent",), "num", None), (("repeat_last_n",), "int", (0, INT32_MAX)),
+    (("repeat_penalty",), "num", None), (("frequency_penalty",), "num", None),
+    (("presence_penalty",), "num", None), (("dry_multiplier",), "num", None),
+    (("dry_base",), "num", None), (("dry_allowed_length",), "int", (0, INT32_MAX)),
+    (("dry_penalty_last_n",), "int", (0, INT32_MAX)), (("mirostat",), "int", None),
+    (("mirostat_tau",), "num", None), (("mirostat_eta",), "num", None),
+    (("seed",), "int", None), (("n_probs", "logprobs"), "int", None),
+    (("min_keep",), "int", (0, INT32_MAX)), (("backend_sampling",), "bool", None),
+    (("post_sampling_probs",), "bool", None), (("dry_sequence_breakers",), "breakers", None),
+    (("json_schema",), "schema", None), (("grammar_lazy",), "bool", None),
+    (("ignore_eos",), "bool", None), (("stop",), "stop", None),
+)
 _SCHEMA_TYPES = frozenset({"object", "string", "array", "integer", "number", "boolean", "null"})
 
 
@@ -70,28 +90,52 @@ def json_type_name(value: Any) -> str:
     return "object"
 
 
+def _type_error(expected: str, value: Any) -> str:
+    return (f"[json.exception.type_error.302] type must be {expected}, but is "
+            f"{json_type_name(value)}")
+
+
 def _field_types(body: dict[str, Any]) -> Refusal | None:
-    """The schema's type checks on sampling and framing fields (null means absent)."""
-    for name in _BOOL_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            return _bad(f"Field '{name}': [json.exception.type_error.302] type must be boolean, "
-                        f"but is {json_type_name(value)}")
-    options = body.get("stream_options")
-    if isinstance(options, dict):
-        value = options.get("include_usage")
-        if value is not None and not isinstance(value, bool):
-            return _bad("Field 'include_usage': [json.exception.type_error.302] type must be "
-                        f"boolean, but is {json_type_name(value)}")
-    for entry in _NUM_FIELDS:
-        names = (entry,) if isinstance(entry, str) else entry
-        present = [n for n in names if body.get(n) is not None]
+    """The schema's checks on generation parameters (a null value means absent)."""
+    for names, kind, limits in _SCHEMA_FIELDS:
+        source = body.get("stream_options") if kind == "nested" else body
+        if not isinstance(source, dict):
+            continue
+        present = [n for n in names if source.get(n) is not None]
         if not present:
             continue
-        value = body[present[0]]
+        name, value = present[0], source[present[0]]
+        if kind == "stop":
+            words = value if isinstance(value, list) else []
+            for word in words:  # empty ones (null, [], {}, "") are skipped, others read as text
+                if word not in (None, [], {}, "") and not isinstance(word, str):
+                    return _bad(f"Field 'stop': {_type_error('string', word)}")
+            continue
+        if kind == "breakers":
+            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+                return _bad("Field 'dry_sequence_breakers': Error: dry_sequence_breakers must be "
+                            "a non-empty array of strings")
+            continue
+        if kind == "schema":
+            if "grammar" in source:
+                continue  # a grammar field, even empty, makes the schema unread
+            schema = value if isinstance(value, dict) and value else (
+                {"type": "object"} if isinstance(value, dict) else value)
+            if (problem := schema_error(schema)) is not None:
+                return _bad(f"Field 'json_schema': \"json_schema\": JSON schema conversion "
+                            f"failed:\n{problem}")
+            continue
+        if kind in ("bool", "nested"):
+            if not isinstance(value, bool):
+                return _bad(f"Field '{name}': {_type_error('boolean', value)}")
+            continue
         if not isinstance(value, (int, float)):
-            return _bad(f"Field '{present[0]}': [json.exception.type_error.302] type must be "
-                        f"number, but is {json_type_name(value)}")
+            return _bad(f"Field '{name}': {_type_error('number', value)}")
+        if limits is not None:
+            number = int(value)  # get<int>: booleans are 0 or 1, fractions truncated
+            if not limits[0] <= number <= limits[1]:
+                return _bad(f"Field '{name}': Value must be between {limits[0]} <= value <= "
+                            f"{limits[1]}, but got {number}")
     return None
 
 
@@ -329,13 +373,7 @@ def check_completion(body: Any) -> Refusal | None:
         return _bad("[json.exception.out_of_range.403] key 'prompt' not found")
     if (problem := prompt_problem(body["prompt"])) is not None:
         return _bad(problem)
-    if (refusal := _field_types(body)) is not None:
-        return refusal
-    schema = body.get("json_schema")
-    if schema is not None and (problem := schema_error(schema)) is not None:
-        return _bad(f"Field 'json_schema': \"json_schema\": JSON schema conversion failed:\n"
-                    f"{problem}")
-    return None
+    return _field_types(body)
 
 
 def _is_token(value: Any) -> bool:
@@ -409,8 +447,29 @@ def check_detokenize(body: Any) -> Refusal | None:
     return None
 
 
+def check_anthropic(body: Any) -> Refusal | None:
+    """llama-server's complaint about an Anthropic Messages body, then as the chat it becomes."""
+    if not isinstance(body, dict) or "messages" not in body:
+        return _server("'messages' is required")
+    return check_chat(anthropic_as_chat(body))
+
+
+def check_responses(body: Any) -> Refusal | None:
+    """llama-server's complaint about a Responses API body, then as the chat it becomes."""
+    if not isinstance(body, dict) or "input" not in body:
+        return _bad("'input' is required")
+    given = body["input"]
+    if not isinstance(given, str) and not _is_obj_list(given):
+        return _bad("'input' must be a string or array of objects")
+    return check_chat(responses_as_chat(body))
+
+
 def check_llama(endpoint: str, body: Any) -> Refusal | None:
     """llama-server's complaint about a request body for one of its endpoints, or None."""
+    if endpoint == "anthropic":
+        return check_anthropic(body)
+    if endpoint == "responses":
+        return check_responses(body)
     if endpoint in ("chat", "chat_tokens", "apply_template"):
         return check_chat(body, generating=endpoint == "chat")
     if endpoint in ("completion", "oai_completion"):

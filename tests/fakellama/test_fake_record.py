@@ -81,3 +81,17 @@ def test_the_recorder_never_overwrites_silently(tmp_path: Path) -> None:
     assert (tmp_path / "recorded" / "chat.json").read_text() == first
     assert (tmp_path / "recorded" / "chat-2.json").exists()
     assert any("chat.json exists; kept it and wrote chat-2.json" in line for line in logs)
+
+
+def test_the_client_gets_the_upstream_reply_framed_as_the_upstream_framed_it(
+        tmp_path: Path) -> None:
+    with FakeServer() as upstream, BackgroundServer(Recorder(upstream.url, tmp_path)) as proxy:
+        direct = requests.post(upstream.url + "/v1/chat/completions", json=ASK)
+        relayed = requests.post(proxy.url + "/v1/chat/completions", json=ASK)
+        assert relayed.headers["Content-Length"] == direct.headers["Content-Length"]
+        assert "Transfer-Encoding" not in relayed.headers
+        missing = requests.get(proxy.url + "/nope", headers={"Origin": "http://a.example"})
+        assert missing.headers["Connection"] == "close"
+        assert missing.headers["Access-Control-Allow-Origin"] == "http://a.example"
+        streamed = requests.post(proxy.url + "/v1/chat/completions", json=dict(ASK, stream=True))
+        assert streamed.headers["X-Accel-Buffering"] == "no"

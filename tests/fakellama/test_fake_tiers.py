@@ -140,6 +140,12 @@ REFUSED = [
                    {"role": "assistant", "content": "c"}]}, 400, "invalid_request_error",
      "Cannot have 2 or more assistant messages at the end of the list."),
     ([1, 2], 400, "invalid_request_error", "'messages' is required"),
+    ({"messages": HELLO, "n": 5}, 400, "invalid_request_error",
+     "Field 'n': Value must be between 1 <= value <= 4, but got 5"),
+    ({"messages": HELLO, "stop": [False]}, 400, "invalid_request_error",
+     "Field 'stop': [json.exception.type_error.302] type must be string, but is boolean"),
+    ({"messages": [{"content": "x"}]}, 500, "server_error",
+     "Failed to parse messages: Missing 'role' in message: {\"content\":\"x\"}"),
 ]
 
 
@@ -262,6 +268,26 @@ def test_completion_endpoints_are_synthesized(fake_llama_server: FakeServer) -> 
     assert oai["object"] == "text_completion"
     assert oai["choices"][0]["text"] == "fake"
     assert oai["choices"][0]["finish_reason"] == "length"
+
+
+def test_the_anthropic_and_responses_apis_are_answered_in_their_own_shapes(
+        fake_llama_server: FakeServer) -> None:
+    ask = {"model": "m", "max_tokens": 4, "system": "Be brief.",
+           "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
+    message = _post(fake_llama_server, ask, "/v1/messages").json()
+    assert (message["type"], message["stop_reason"], message["content"]) == (
+        "message", "max_tokens", [{"type": "text", "text": "fake"}])
+    assert message["usage"]["output_tokens"] == 4
+    counted = _post(fake_llama_server, ask, "/v1/messages/count_tokens").json()
+    assert counted == {"input_tokens": message["usage"]["input_tokens"]}
+    response = _post(fake_llama_server, {"input": "Hi"}, "/v1/responses").json()
+    assert response["object"] == "response" and response["id"].startswith("resp_")
+    assert response["output"][0]["content"][0]["text"] == "fakellama: Hi"
+    missing = _post(fake_llama_server, {}, "/v1/messages")
+    assert (missing.status_code, missing.json()["error"]["message"]) == (
+        500, "'messages' is required")
+    wrong = _post(fake_llama_server, {"input": 5}, "/v1/responses")
+    assert wrong.json()["error"]["message"] == "'input' must be a string or array of objects"
 
 
 def test_a_grammar_no_fixture_covers_is_refused_by_name_not_answered(

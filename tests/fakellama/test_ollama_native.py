@@ -223,12 +223,13 @@ def test_bad_json_and_a_missing_body_are_400(fake_llama_server: FakeServer) -> N
     assert (empty.status_code, empty.json()) == (400, {"error": "missing request body"})
 
 
-def test_a_prompt_over_the_context_is_a_native_400() -> None:
+def test_a_prompt_over_the_context_is_truncated_and_answered_as_ollama_does() -> None:
     with FakeServer(personality="ollama", ctx_size=16) as server:
-        reply = _chat(server, HELLO, stream=False)
-    assert reply.status_code == 400
-    assert re.fullmatch(r"request \(\d+ tokens\) exceeds the available context size "
-                        r"\(16 tokens\), try increasing it", reply.json()["error"])
+        native = _chat(server, HELLO, stream=False)
+        openai = requests.post(server.url + "/v1/chat/completions",
+                               json={"model": MODEL, "messages": HELLO}, timeout=10)
+    assert (native.status_code, native.json()["done"]) == (200, True)
+    assert openai.status_code == 200
 
 
 def test_ollama_python_raises_response_error_with_the_status(fake_llama_server: FakeServer,

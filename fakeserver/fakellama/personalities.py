@@ -11,7 +11,7 @@ from typing import Any
 from fakellama.json_errors import parse_error_message
 from fakellama.prompt import CHAT_TEMPLATE, count_prompt_tokens, detokenize, render_chat, tokenize
 from fakellama.translate import anthropic_as_chat
-from fakellama.validation import Refusal, check_basic, check_llama
+from fakellama.validation import N_PARALLEL, Refusal, check_basic, check_llama
 from fakellama.wire import JSON_CONTENT_TYPE, dumps, error_body
 
 # llama-server's CORS defaults (common.h: cors_origins "*", cors_credentials true, so the
@@ -218,7 +218,7 @@ def _llama_models(info: ModelInfo, body: Any) -> Reply:
 def _llama_props(info: ModelInfo, body: Any) -> Reply:
     return json_reply(200, {
         "default_generation_settings": {"n_ctx": info.ctx_size, "params": {"n_predict": -1}},
-        "total_slots": 1,
+        "total_slots": N_PARALLEL,
         "model_alias": info.name,
         "model_path": f"/models/{info.name}",
         "modalities": {"vision": False, "audio": False},
@@ -250,10 +250,10 @@ def _llama_metrics(info: ModelInfo, body: Any) -> Reply:
 
 
 def _llama_slots(info: ModelInfo, body: Any) -> Reply:
-    # One idle slot; llama-server also lists its sampling "params" and "next_token" state,
-    # which the fake (having no sampler) leaves out.
-    return json_reply(200, [{"id": 0, "n_ctx": info.ctx_size, "speculative": False,
-                             "is_processing": False}])
+    # Idle slots; llama-server also lists each one's sampling "params" and "next_token"
+    # state, which the fake (having no sampler) leaves out.
+    return json_reply(200, [{"id": slot, "n_ctx": info.ctx_size, "speculative": False,
+                             "is_processing": False} for slot in range(N_PARALLEL)])
 
 
 def _tokenize(info: ModelInfo, body: Any) -> Reply:

@@ -44,6 +44,8 @@ ROUTES = [CHAT] * 8 + [
     ("POST", "/embedding"), ("POST", "/rerank"), ("POST", "/infill"), ("GET", "/cors-proxy"),
     ("GET", "/"), ("GET", "/no/such/route"), ("DELETE", "/health"), ("POST", "/health"),
     ("OPTIONS", "/v1/chat/completions"), ("GET", "/metrics"), ("GET", "/v1/chat/completions"),
+    ("HEAD", "/health"), ("HEAD", "/v1/models"), ("PUT", "/health"), ("PATCH", "/props"),
+    ("HEAD", "/no/such/route"),
 ]
 SCALARS = (st.none() | st.booleans() | st.integers(-3, 40)
            | st.floats(-2, 2, allow_nan=False, allow_infinity=False)

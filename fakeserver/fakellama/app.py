@@ -549,7 +549,7 @@ def _reason(status: int) -> str:
 
 # A recorded completion id, tool-call id and creation time: llama-server makes new ones for
 # every reply, so a replay does too (one new value per recorded one, the same in every event).
-_RECORDED_ID = re.compile(r'"id":"((?:chatcmpl-)?[A-Za-z0-9]{32})"')
+_RECORDED_ID = re.compile(r'"id":"((?:chatcmpl-|resp_|msg_)?[A-Za-z0-9]{32})"')
 _RECORDED_CREATED = re.compile(r'"created":\d+')
 _RECORDED_MODEL = re.compile(r'"model":"(?:[^"\\]|\\.)*"')
 
@@ -567,8 +567,7 @@ def _refresh_ids(outcome: _Outcome, model_name: str) -> None:
     def new_id(match: re.Match[str]) -> str:
         old = match.group(1)
         if old not in fresh:
-            prefix = "chatcmpl-" if old.startswith("chatcmpl-") else ""
-            fresh[old] = prefix + random_id()
+            fresh[old] = old[: len(old) - 32] + random_id()  # the same prefix, a new id
         return f'"id":"{fresh[old]}"'
 
     def refresh(text: str) -> str:

@@ -178,7 +178,9 @@ def conversation_key(body: Any) -> Any:
         )
         turns.append((message.get("role"), _text_of(message.get("content")), calls))
     prompt = body.get("prompt")
-    return (tuple(turns), _text_of(prompt) if prompt is not None else None, _tool_names(body))
+    system = _text_of(body.get("system"))  # the Anthropic API's system prompt, beside messages
+    return (tuple(turns), _text_of(prompt) if prompt is not None else None, _tool_names(body),
+            system)
 
 
 def _fingerprint(key: Any) -> str:
@@ -192,6 +194,10 @@ def key_for(level: str, body: Any) -> Any:
         return clean
     if level == "sampling":
         return _without_sampling(clean)
+    if not isinstance(clean, dict) or ("messages" not in clean and "prompt" not in clean):
+        # Only chats and prompts have a conversation to compare; anything else (the
+        # Anthropic and Responses shapes) must match at the sampling level.
+        return ("no conversation", _without_sampling(clean))
     return conversation_key(clean)
 
 

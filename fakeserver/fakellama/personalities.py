@@ -103,8 +103,14 @@ class Personality:
     closes_on_error = True
 
     def endpoint(self, method: str, path: str) -> str | None:
-        """Return the endpoint name for a method and path, or None for an unknown route."""
-        return self.routes.get((method, path))
+        """Return the endpoint name for a method and path, or None for an unknown route.
+
+        HEAD is GET without the body, as llama-server's HTTP library answers it.
+        """
+        found = self.routes.get((method, path))
+        if found is None and method == "HEAD":
+            found = self.routes.get(("GET", path))
+        return found
 
     def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
         """Return this server's error reply."""

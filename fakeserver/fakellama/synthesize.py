@@ -363,8 +363,9 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
     payloads = []
     for index, (prompt, gen) in enumerate(results):
         for position, char in enumerate(gen.text, start=1):
-            payloads.append(dumps({"index": index, "content": char, "tokens": [], "stop": False,
-                                   "id_slot": 0, "tokens_predicted": position,
+            # Partial results carry their token ids and no slot yet (id_slot -1).
+            payloads.append(dumps({"index": index, "content": char, "tokens": list(char.encode()),
+                                   "stop": False, "id_slot": -1, "tokens_predicted": position,
                                    "tokens_evaluated": len(prompt.encode())}))
         payloads.append(dumps(final(index, prompt, gen, "")))
     return Synthesized(payloads=payloads)

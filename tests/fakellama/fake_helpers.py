@@ -40,7 +40,7 @@ def write_json(directory: Path, name: str, data: Any) -> Path:
     return path
 
 
-_IDS = re.compile(rb'"id":"(?:chatcmpl-)?[A-Za-z0-9]{32}"|"created":\d+')
+_IDS = re.compile(rb'"id":"(?:chatcmpl-|resp_|msg_)?[A-Za-z0-9]{32}"|"created":\d+')
 
 
 def without_fresh_ids(data: bytes | str) -> bytes:

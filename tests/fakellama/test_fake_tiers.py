@@ -398,3 +398,9 @@ def test_any_json_body_gets_an_answer_the_fake_can_label_and_never_an_app_error(
     if reply.status_code >= 400:
         assert reply.headers["Connection"] == "close"
         assert set(reply.json()["error"]) == {"code", "message", "type"}
+
+
+def test_head_is_get_without_a_body(fake_llama_server: FakeServer) -> None:
+    reply = requests.head(fake_llama_server.url + "/health", timeout=10)
+    assert (reply.status_code, reply.content) == (200, b"")
+    assert reply.headers["Content-Length"] == "15"  # the GET body's length: {"status":"ok"}

@@ -14,7 +14,9 @@ What may differ, and is not compared (docs/fixtures.md, "What the fake cannot kn
 - requests the generator does not make because the fake declines them by design: GBNF
   ``grammar`` (the fake cannot parse or satisfy one), a named ``tool_choice`` (the scripted
   model cannot follow it; the fake answers as a compliant model), prompts near the context
-  size (the two count tokens differently), ``/v1/messages`` and ``/v1/responses``.
+  size (the two count tokens differently), streams on ``/v1/messages`` and
+  ``/v1/responses`` (the fake answers those APIs whole only), an empty completion prompt
+  with ``n`` (the pinned llama-server never answers it).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ ROUTES = [CHAT] * 8 + [
     ("GET", "/"), ("GET", "/no/such/route"), ("DELETE", "/health"), ("POST", "/health"),
     ("OPTIONS", "/v1/chat/completions"), ("GET", "/metrics"), ("GET", "/v1/chat/completions"),
     ("HEAD", "/health"), ("HEAD", "/v1/models"), ("PUT", "/health"), ("PATCH", "/props"),
-    ("HEAD", "/no/such/route"),
+    ("HEAD", "/no/such/route"), ("POST", "/v1/messages"), ("POST", "/v1/responses"),
+    ("POST", "/v1/messages/count_tokens"),
 ]
 SCALARS = (st.none() | st.booleans() | st.integers(-3, 40)
            | st.floats(-2, 2, allow_nan=False, allow_infinity=False)
@@ -108,6 +111,8 @@ def bodies(draw: st.DrawFn, path: str) -> bytes | None:
         body = {"content": draw(TEXT | JSON)}
     elif path == "/detokenize":
         body = {"tokens": draw(st.lists(st.integers(32, 120), max_size=4) | JSON)}
+    elif path == "/v1/responses":
+        body = {"input": draw(TEXT | st.lists(MESSAGE, max_size=2) | JSON)}
     else:
         body = {"messages": draw(st.lists(MESSAGE, max_size=3)
                                  | st.just([{"role": "user", "content": "Say hello."}]))}
@@ -115,9 +120,32 @@ def bodies(draw: st.DrawFn, path: str) -> bytes | None:
         body[name] = draw(FIELD_VALUES[name])
     if draw(st.booleans()):
         body.pop(draw(st.sampled_from(sorted(body))), None)
-    if "max_tokens" not in body and "n_predict" not in body:
-        body["max_tokens"] = 8  # a short answer keeps the run fast; the limit is compared too
+    if path in ("/v1/messages", "/v1/responses"):
+        # Streams are not synthesized there; chat-shaped tools become nameless tools that
+        # the scripted model's tool grammar then fails on (a model's doing, not the API's).
+        for name in ("stream", "tools", "tool_choice"):
+            body.pop(name, None)
+    if body.get("prompt") in ("", []) and "n" in body:
+        del body["n"]  # llama-server never answers an empty prompt with n > 1 (it hangs)
+    _bound(body)
     return json.dumps(body).encode()
+
+
+def _bound(body: dict[str, Any]) -> None:
+    """Make sure generation stops early: the scripted model may otherwise fill the context.
+
+    The limit llama-server reads is the first of n_predict, max_completion_tokens,
+    max_tokens that is not null; where that is missing or unlimited (-1) it becomes 8.
+    A value of the wrong type is left alone: it is refused before anything is generated.
+    """
+    for name in ("n_predict", "max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and int(value) == -1:
+            body[name] = 8
+        return
+    body["max_tokens"] = 8
 
 
 @st.composite

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakellama.translate import anthropic_as_chat, responses_as_chat
+from fakellama.translate import Untranslatable, anthropic_as_chat, responses_as_chat
 
 INVALID = "invalid_request_error"
 SERVER = "server_error"
@@ -447,27 +447,28 @@ def check_detokenize(body: Any) -> Refusal | None:
     return None
 
 
-def check_anthropic(body: Any) -> Refusal | None:
+def check_anthropic(body: Any, generating: bool = True) -> Refusal | None:
     """llama-server's complaint about an Anthropic Messages body, then as the chat it becomes."""
     if not isinstance(body, dict) or "messages" not in body:
         return _server("'messages' is required")
-    return check_chat(anthropic_as_chat(body))
+    return check_chat(anthropic_as_chat(body), generating)
 
 
 def check_responses(body: Any) -> Refusal | None:
     """llama-server's complaint about a Responses API body, then as the chat it becomes."""
-    if not isinstance(body, dict) or "input" not in body:
-        return _bad("'input' is required")
-    given = body["input"]
-    if not isinstance(given, str) and not _is_obj_list(given):
-        return _bad("'input' must be a string or array of objects")
-    return check_chat(responses_as_chat(body))
+    try:
+        chat = responses_as_chat(body)
+    except Untranslatable as exc:
+        return _bad(str(exc))
+    return check_chat(chat)
 
 
 def check_llama(endpoint: str, body: Any) -> Refusal | None:
     """llama-server's complaint about a request body for one of its endpoints, or None."""
     if endpoint == "anthropic":
         return check_anthropic(body)
+    if endpoint == "anthropic_tokens":
+        return check_anthropic(body, generating=False)
     if endpoint == "responses":
         return check_responses(body)
     if endpoint in ("chat", "chat_tokens", "apply_template"):

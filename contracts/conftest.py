@@ -53,7 +53,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     skip, and 17 skips would hide the clauses' own. Named on the command line, the
     file is still collected (and says why it skips).
     """
-    if collection_path.name == "test_fidelity.py" and not config.getoption("real_llama_server"):
+    if collection_path.name in ("test_fidelity.py", "test_differential.py") and not \
+            config.getoption("real_llama_server"):
         return True
     return None
 

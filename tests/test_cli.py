@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,39 +38,35 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
                           input=stdin, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeServer]:
-    with FakeServer() as server:
-        yield server
-
-
-def test_health_ok_and_unreachable(fake: FakeServer, tmp_path: Path) -> None:
-    ok = run("--server-url", fake.url, "health", cwd=tmp_path)
+def test_health_ok_and_unreachable(fake_llama_server: FakeServer, tmp_path: Path) -> None:
+    ok = run("--server-url", fake_llama_server.url, "health", cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("ok:")
     down = run("--server-url", "http://127.0.0.1:9", "health", cwd=tmp_path)
     assert down.returncode == 1 and down.stdout.startswith("unreachable:")
 
 
-def test_models_and_info(fake: FakeServer, tmp_path: Path) -> None:
-    models = run("--server-url", fake.url, "models", cwd=tmp_path)
+def test_models_and_info(fake_llama_server: FakeServer, tmp_path: Path) -> None:
+    models = run("--server-url", fake_llama_server.url, "models", cwd=tmp_path)
     assert models.returncode == 0 and models.stdout.strip()
-    info = run("--server-url", fake.url, "info", cwd=tmp_path)
+    info = run("--server-url", fake_llama_server.url, "info", cwd=tmp_path)
     assert info.returncode == 0
     assert "backend:" in info.stdout and "llamacpp" in info.stdout
     assert "context window:" in info.stdout and "version:" in info.stdout
 
 
-def test_chat_streams_and_json(fake: FakeServer, tmp_path: Path) -> None:
-    streamed = run("--server-url", fake.url, "chat", "Say hello", cwd=tmp_path)
+def test_chat_streams_and_json(fake_llama_server: FakeServer, tmp_path: Path) -> None:
+    streamed = run("--server-url", fake_llama_server.url, "chat", "Say hello", cwd=tmp_path)
     assert streamed.returncode == 0 and streamed.stdout.strip()
-    as_json = run("--server-url", fake.url, "chat", "Say hello", "--json", cwd=tmp_path)
+    as_json = run(
+        "--server-url", fake_llama_server.url, "chat", "Say hello", "--json", cwd=tmp_path
+    )
     data = json.loads(as_json.stdout)
     assert data["text"] == streamed.stdout.strip()
     assert data["next_action"] == "COMPLETE"
 
 
-def test_chat_repl_reads_lines_until_eof(fake: FakeServer, tmp_path: Path) -> None:
-    out = run("--server-url", fake.url, "chat", "--no-stream", cwd=tmp_path,
+def test_chat_repl_reads_lines_until_eof(fake_llama_server: FakeServer, tmp_path: Path) -> None:
+    out = run("--server-url", fake_llama_server.url, "chat", "--no-stream", cwd=tmp_path,
               stdin="Say hello\n\n/exit\n")
     assert out.returncode == 0 and out.stdout.strip()
 
@@ -132,6 +127,12 @@ def test_demo_runs_the_agent_round_trip_on_the_bundled_fake(tmp_path: Path) -> N
 
 
 # -- demo: which server, and JSON only ----------------------------------------------
+
+
+@pytest.fixture
+def fake(fake_llama_server: FakeServer) -> FakeServer:
+    """The plugin's fake, under a short name (reset before each test)."""
+    return fake_llama_server
 
 
 def chat_count(fake: FakeServer) -> int:

@@ -23,7 +23,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,12 +97,6 @@ def commands(block: Block) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeServer]:
-    with FakeServer() as server:
-        yield server
-
-
 def _ids(kind: str) -> list[Block]:
     return [b for b in ALL if b.lang == kind]
 
@@ -115,8 +108,8 @@ def test_every_block_has_a_known_language() -> None:
 
 
 @pytest.mark.parametrize("block", _ids("python"), ids=lambda b: f"{b.page}:{b.line}")
-def test_python_block_runs_against_the_fake(block: Block, fake: FakeServer) -> None:
-    code = URL.sub(fake.url, block.text)
+def test_python_block_runs_against_the_fake(block: Block, fake_llama_server: FakeServer) -> None:
+    code = URL.sub(fake_llama_server.url, block.text)
     exec(compile(code, f"{block.page}:{block.line}", "exec"), {"__name__": "__doc_block__"})
 
 
@@ -127,11 +120,13 @@ def test_json_block_parses_and_validates(block: Block) -> None:
         ModelConfig.from_dict(data["model"], source=f"{block.page}:{block.line}")
 
 
-def _run_pedrollm(line: str, fake: FakeServer, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run_pedrollm(
+    line: str, fake_llama_server: FakeServer, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """Run one documented pedrollm command against the fake, in cwd."""
-    args = shlex.split(URL.sub(fake.url, line))[1:]
+    args = shlex.split(URL.sub(fake_llama_server.url, line))[1:]
     if "--server-url" not in args and args[:1] != ["config"]:
-        args = ["--server-url", fake.url, *args]
+        args = ["--server-url", fake_llama_server.url, *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     env["HOME"] = str(cwd)
     # Run from cwd, the documented commands must still use this checkout's sources.
@@ -156,7 +151,7 @@ SH_BLOCKS = _ids("sh")
 
 @pytest.mark.parametrize("block", SH_BLOCKS, ids=lambda b: f"{b.page}:{b.line}")
 def test_shell_block_commands_run_or_are_accounted_for(
-    block: Block, fake: FakeServer, tmp_path: Path
+    block: Block, fake_llama_server: FakeServer, tmp_path: Path
 ) -> None:
     cwd = _workdir(tmp_path)
     index = ALL.index(block)
@@ -166,7 +161,7 @@ def test_shell_block_commands_run_or_are_accounted_for(
         if line.startswith("pedrollm "):
             if "chat" in line.split()[:3]:
                 line += " --no-stream"
-            result = _run_pedrollm(line, fake, cwd)
+            result = _run_pedrollm(line, fake_llama_server, cwd)
             assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
             if (following is not None and following.lang == "text" and len(lines) == 1
                     and following.page == block.page):

@@ -105,6 +105,16 @@ def record_normal(url: str, errors_url: str) -> None:
     hello = {"messages": [{"role": "user", "content": "Say hello."}]}
     send(url, "chat-hello", "POST", "/v1/chat/completions", hello)
     send(url, "chat-hello-stream", "POST", "/v1/chat/completions", dict(hello, stream=True))
+    # The other generating APIs, so a client of each meets one real reply.
+    once = {"prompt": "Say hello.", "n_predict": 8}
+    send(url, "completion-hello", "POST", "/completion", once)
+    send(url, "completion-hello-stream", "POST", "/completion", dict(once, stream=True))
+    send(url, "v1-completion-hello", "POST", "/v1/completions",
+         {"prompt": "Say hello.", "max_tokens": 8})
+    send(url, "anthropic-hello", "POST", "/v1/messages",
+         {"model": "scripted-tiny.gguf", "max_tokens": 8, "messages": hello["messages"]})
+    send(url, "responses-hello", "POST", "/v1/responses",
+         {"input": "Say hello.", "max_output_tokens": 8})
     send(errors_url, "error-unknown-route", "GET", "/no/such/route")
     send(errors_url, "error-bad-json", "POST", "/v1/chat/completions", raw="{not json")
     send(errors_url, "error-wrong-type", "POST", "/v1/chat/completions", {"messages": "hello"})

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keep-alive-max", type=int, default=100, metavar="N",
                        help="close a connection after N requests; 1 closes every one "
                             "(llama-server: 100)")
+    serve.add_argument("--quiet", action="store_true",
+                       help="no request log (by default one line per request on stderr: "
+                            "method, path, status, answer tier, fixture)")
     record = sub.add_parser("record", help="proxy to a real server and write fixtures")
     record.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8080")
     record.add_argument("--out", required=True, help="directory for new fixtures")
@@ -46,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a string to scrub from fixtures (repeatable)")
     record.add_argument("--server-name", default="llama-server")
     return parser
+
+
+def _log_request(line: str) -> None:
+    print(f"fakellama: {line}", file=sys.stderr, flush=True)
 
 
 def _wait_for_signal(server: BackgroundServer) -> None:
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
                 strict=args.strict, faults=args.fault, metrics=args.metrics,
                 realtime=args.realtime, keep_alive_timeout=args.keep_alive_timeout,
-                keep_alive_max=args.keep_alive_max)
+                keep_alive_max=args.keep_alive_max,
+                request_log=None if args.quiet else _log_request)
         else:
             recorder = Recorder(args.upstream, args.out, secrets=args.secret,
                                 server_name=args.server_name)

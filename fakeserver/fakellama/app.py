@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -12,19 +13,30 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from fakellama import convert, ollama_native
+from fakellama import convert, ollama_native, synthesize
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
-from fakellama.matching import FixtureStore, Match
-from fakellama.personalities import ModelInfo, Reply, json_reply, personality
+from fakellama.matching import FixtureStore, Match, recorded_reply_fits
+from fakellama.personalities import ModelInfo, Reply, json_reply
+from fakellama.personalities import personality as personality_named
 from fakellama.prompt import count_prompt_tokens
-from fakellama.wire import SSE_CONTENT_TYPE, dumps, parse_sse_block, sse_event
+from fakellama.schema_instance import Unsatisfiable
+from fakellama.validation import Refusal
+from fakellama.wire import SSE_CONTENT_TYPE, dumps, parse_sse_block, random_id, sse_event
 
 StartResponse = Callable[..., Any]
 DEFAULT_CTX_SIZE = 4096
 MATCH_HEADER = "X-Fakellama-Match"
 FIXTURE_HEADER = "X-Fakellama-Fixture"
+# What X-Fakellama-Match says beyond a fixture's match level (exact, sampling, conversation).
+VALIDATION = "validation"    # llama-server's own refusal: the status, type and message it sends
+BUILTIN = "builtin"          # a model-free answer computed as llama-server computes it
+SYNTHESIZED = "synthesized"  # a valid request no fixture covers: a reply built for it
+FAULT = "fault"              # an injected fault
+MISS = "none"                # fakellama's own refusal (strict mode, or nothing it can answer)
+# Called with one line per request (method, path, status, tier, fixture).
+RequestLog = Callable[[str], None]
 # What malformed_sse / malformed_json put in place of the second streamed event.
 _BROKEN_EVENT = {SSE_CONTENT_TYPE: "data: {\"choices\":[{\"delta\":{\"content\":\"\n\n",
                  ollama_native.NDJSON_CONTENT_TYPE: "{\"message\":{\"role\":\"assistant\","
@@ -61,10 +73,6 @@ class _Outcome:
 Replay = Callable[[Fixture, str, Any, bool, Faults], _Outcome]
 
 
-def _is_obj_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
-
-
 def _find_nested(value: Any, key: str) -> Any:
     if isinstance(value, dict):
         if key in value:
@@ -88,7 +96,7 @@ class FakeLlamaApp:
         self,
         fixtures: Iterable[Fixture] = (),
         *,
-        personality_name: str = "llamacpp",
+        personality: str = "llamacpp",
         api_key: str | None = None,
         ctx_size: int | None = None,
         model: str | None = None,
@@ -96,14 +104,26 @@ class FakeLlamaApp:
         faults: str | Faults = "",
         metrics: bool = False,
         realtime: bool = False,
+        request_log: RequestLog | None = None,
     ) -> None:
-        """Create the app; ctx_size and model default to what the fixtures recorded."""
-        self.personality = personality(personality_name)
+        """Create the app; ctx_size and model default to what the fixtures recorded.
+
+        personality: which server to be (llamacpp, ollama, vllm, lmstudio); api_key: refuse
+        requests without it, as llama-server's --api-key; ctx_size, model: what the server
+        reports (and the context a prompt must fit); strict: answer only from fixtures;
+        faults: a fault spec every request gets; metrics: serve /metrics (--metrics);
+        realtime: replay streams with their recorded timing; request_log: called with one
+        line per request (what ``python -m fakellama serve`` prints).
+        """
+        self.personality = personality_named(personality)
         self.store = FixtureStore(self.personality.endpoint)
-        self.store.add(fixtures)
+        self._initial_fixtures = tuple(fixtures)
+        self._initial_faults = faults
+        self.store.add(self._initial_fixtures)
         self.api_key = api_key
         self.strict = strict
         self.realtime = realtime
+        self.request_log = request_log
         self._explicit_ctx = ctx_size is not None
         self.info = ModelInfo(metrics=metrics)
         self.info.ctx_size = ctx_size or self._recorded("n_ctx") or DEFAULT_CTX_SIZE
@@ -160,6 +180,17 @@ class FakeLlamaApp:
         with self._lock:
             self._requests.clear()
 
+    def reset(self) -> None:
+        """Go back to the fixtures and faults it was created with, and forget every request."""
+        store = FixtureStore(self.personality.endpoint)
+        store.add(self._initial_fixtures)
+        with self._lock:
+            self.store = store
+            self._replay_cache.clear()
+            self._native_cache.clear()
+            self._requests.clear()
+        self.set_faults(self._initial_faults)
+
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -189,26 +220,36 @@ class FakeLlamaApp:
             self._requests.append(ReceivedRequest(
                 request.method, request.path, dict(request.headers.items()), body, raw,
                 status, outcome.fixture))
+        if self.request_log is not None:
+            self.request_log(f"{request.method} {request.path} {status} {outcome.level or '-'}"
+                             + (f" {outcome.fixture}" if outcome.fixture else ""))
         faults = outcome.faults
         sock = environ.get(SOCKET_KEY) or environ.get("werkzeug.socket")
         if faults.close:
             _drop(sock)
         if faults.first_token_delay and outcome.events is None:
             time.sleep(faults.first_token_delay)
-        headers = list(outcome.extra_headers)
+        headers = self.personality.cors(request.headers.get("Origin"))
+        headers.extend(outcome.extra_headers)
         if outcome.fixture:
             headers.append((FIXTURE_HEADER, outcome.fixture))
         if outcome.level:
             headers.append((MATCH_HEADER, outcome.level))
         if outcome.events is not None:
-            start_response("200 OK", [("Content-Type", outcome.content_type), *headers])
+            if self.personality.name == "llamacpp":
+                headers.append(("X-Accel-Buffering", "no"))  # as llama-server, for nginx
+            start_response("200 OK", [*headers, ("Content-Type", outcome.content_type)])
             return self._stream(outcome.events, faults, sock, _BROKEN_EVENT[outcome.content_type])
         assert outcome.reply is not None
         reply = outcome.reply
         payload = reply.body
         if faults.malformed_json and payload:
             payload = payload[: max(1, len(payload) // 2)]
-        all_headers = [*reply.headers, *headers, ("Content-Length", str(len(payload)))]
+        cors = {name.lower() for name, _ in headers}
+        all_headers = [*headers, *(h for h in reply.headers if h[0].lower() not in cors),
+                       ("Content-Length", str(len(payload)))]
+        if reply.status >= 400 and self.personality.closes_on_error:
+            all_headers.append(("Connection", "close"))
         start_response(f"{reply.status} {_reason(reply.status)}", all_headers)
         if faults.disconnect_after is not None:
             return _cut(payload[: len(payload) // 2], sock)
@@ -223,65 +264,109 @@ class FakeLlamaApp:
             loading = time.monotonic() < self._loading_until or header_faults.loading > 0
         method, path = request.method, request.path
         if faults.close:
-            return _Outcome(reply=Reply(0, b""), faults=faults)
+            return _Outcome(reply=Reply(0, b""), faults=faults, level=FAULT)
+        if method == "OPTIONS" and (preflight := persona.preflight(request.headers.get("Origin"))):
+            # A browser's preflight carries no key: answered before the key and loading checks.
+            return _Outcome(reply=preflight, faults=faults, level=BUILTIN)
         if loading:
-            return _Outcome(reply=persona.loading(), faults=faults)
+            return _Outcome(reply=persona.loading(), faults=faults, level=FAULT)
         if faults.status:
-            return _Outcome(reply=self._fault_status(faults), faults=faults)
+            return _Outcome(reply=self._fault_status(faults), faults=faults, level=FAULT)
         if self.api_key and path not in persona.public_paths and not self._authorized(request):
-            return _Outcome(reply=persona.unauthorized(), faults=faults)
+            return _Outcome(reply=persona.unauthorized(), faults=faults, level=VALIDATION)
         endpoint = persona.endpoint(method, path)
         if endpoint is None:
-            return _Outcome(reply=persona.not_found(method, path), faults=faults)
+            return _Outcome(reply=persona.not_found(method, path), faults=faults,
+                            level=VALIDATION)
         if endpoint in ollama_native.ENDPOINTS:
             return self._native(endpoint, method, path, raw, faults)
         body: Any = None
         if endpoint in persona.json_body:
-            try:
-                body = json.loads(raw.decode("utf-8", errors="replace"))
-            except json.JSONDecodeError as exc:
-                return _Outcome(reply=persona.bad_json(exc), faults=faults)
-            problem = _validate(endpoint, body)
-            if problem:
-                return _Outcome(reply=persona.error(400, problem, "invalid_request_error"),
-                                faults=faults)
+            body, bad = persona.parse_body(raw)
+            if bad is not None:
+                return _Outcome(reply=bad, faults=faults, level=VALIDATION)
         stream = isinstance(body, dict) and body.get("stream") is True
         if endpoint in persona.generating:
             return self._generate(endpoint, method, path, body, stream, faults, self._replay)
+        refusal = persona.validate(endpoint, body) if endpoint in persona.json_body else None
+        if refusal is not None:
+            return _Outcome(reply=persona.error(refusal.status, refusal.message,
+                                                refusal.error_type),
+                            faults=faults, level=VALIDATION, body=body)
         match = self.store.find(endpoint, body, stream)
         if match is not None and (
             match.fixture.metadata.get("personality", "llamacpp") != persona.name
+            or (match.fixture.status >= 400 and match.level != "exact")
         ):
-            match = None  # another server's recorded /health or /models is not ours
+            match = None  # another server's recorded /health is not ours; nor another's error
         if match is not None:
             outcome = self._replay(match.fixture, match.level, body, stream, faults)
             outcome.body = body
             return outcome
         builtin = persona.builtin(endpoint)
         if builtin is not None:
-            return _Outcome(reply=builtin(self.info, body), faults=faults, body=body)
+            reply = builtin(self.info, body)
+            return _Outcome(reply=reply, faults=faults, body=body,
+                            level=VALIDATION if reply.status >= 400 else BUILTIN)
         message = self.store.describe_miss(method, path, endpoint, body, stream)
         return _Outcome(reply=persona.error(400, message, "invalid_request_error"), faults=faults,
-                        body=body)
+                        body=body, level=MISS)
 
     def _generate(self, endpoint: str, method: str, path: str, body: Any, stream: bool,
                   faults: Faults, replay: Replay) -> _Outcome:
-        """Answer a generating request: the context check, a fixture, else the closest or a miss."""
-        if self._explicit_ctx and (overflow := self._overflow(body)):
-            return _Outcome(reply=overflow, faults=faults)
+        """Answer a generating request by the three tiers: fixture, validation, synthesis.
+
+        A fixture answers when it was recorded for this request (any status) or for one that
+        differs only in fields that cannot change a successful reply; otherwise llama-server's
+        own checks answer an invalid request with its error; otherwise the reply is
+        synthesized. Strict mode allows the fixture tier only.
+        """
+        persona = self.personality
+        refusal = persona.validate(endpoint, body)
+        if refusal is None and self._explicit_ctx:
+            refusal = self._overflow_refusal(body)
         match = self.store.find(endpoint, body, stream)
-        if match is None and not self._explicit_ctx and (overflow := self._overflow(body)):
-            return _Outcome(reply=overflow, faults=faults)
-        if match is None and not self.strict:
-            closest = self.store.closest(endpoint, body, stream, count=1)
-            match = Match(closest[0], "closest") if closest else None
-        if match is None:
+        if match is not None and not self._honest(match, body, refusal is not None):
+            match = None
+        if match is not None:
+            outcome = replay(match.fixture, match.level, body, stream, faults)
+            outcome.body = body
+            return outcome
+        if refusal is None:
+            refusal = self._overflow_refusal(body)
+        if self.strict:
             message = self.store.describe_miss(method, path, endpoint, body, stream)
-            return _Outcome(reply=self.personality.error(400, message, "invalid_request_error"),
-                            faults=faults, body=body)
-        outcome = replay(match.fixture, match.level, body, stream, faults)
+            if refusal is not None:
+                message += (f" (llama-server would answer {refusal.status} {refusal.error_type}: "
+                            f"{refusal.message})")
+            return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body, level=MISS)
+        if refusal is not None:
+            reply = persona.error(refusal.status, refusal.message, refusal.error_type,
+                                  **refusal.extra)
+            return _Outcome(reply=reply, faults=faults, body=body, level=VALIDATION)
+        try:
+            fixture = synthesize.as_fixture(endpoint, body, self.info, stream)
+        except Unsatisfiable as exc:
+            message = (f"fakellama: cannot synthesize a reply for {method} {path}: {exc}; "
+                       f"record a fixture for this request")
+            return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body, level=MISS)
+        outcome = replay(fixture, SYNTHESIZED, body, stream, faults)
+        outcome.fixture = None
         outcome.body = body
         return outcome
+
+    def _honest(self, match: Match, body: Any, invalid: bool) -> bool:
+        """Whether a matched fixture's reply is what llama-server would give this request."""
+        fixture = match.fixture
+        if match.level == "exact":
+            # Equal but for stream framing, seed and ids: the recorded answer, error or not.
+            # An invalid request is equal only if its volatile fields were valid too.
+            return not invalid or fixture.status >= 400
+        if invalid or fixture.status >= 400:
+            return False  # a recorded error answers only the very request that got it
+        return recorded_reply_fits(fixture, body)
 
     def _native(self, endpoint: str, method: str, path: str, raw: bytes,
                 faults: Faults) -> _Outcome:
@@ -314,7 +399,9 @@ class FakeLlamaApp:
             return outcome
         key = (id(fixture), request.endpoint, request.thinking)
         cached = self._native_cache.get(key)
-        if cached is None or cached[0] is not fixture:
+        if level == SYNTHESIZED:  # one use: not cached
+            cached = (fixture, ollama_native.render(fixture, request.endpoint, request.thinking))
+        elif cached is None or cached[0] is not fixture:
             cached = (fixture, ollama_native.render(fixture, request.endpoint, request.thinking))
             with self._lock:
                 self._native_cache[key] = cached
@@ -330,7 +417,9 @@ class FakeLlamaApp:
         key = request.headers.get("Authorization", "") or request.headers.get("X-Api-Key", "")
         return key.removeprefix("Bearer ") == self.api_key
 
-    def _overflow(self, body: Any) -> Reply | None:
+    def _overflow_refusal(self, body: Any) -> Refusal | None:
+        if not isinstance(body, dict):
+            return None
         n_prompt = count_prompt_tokens(body)
         if n_prompt >= self.info.ctx_size:
             return self.personality.overflow(n_prompt, self.info.ctx_size)
@@ -352,20 +441,24 @@ class FakeLlamaApp:
                 faults: Faults) -> _Outcome:
         if fixture.faults:
             faults = parse_faults(fixture.faults).merged(faults)
-        include_usage = bool(isinstance(body, dict)
-                             and (body.get("stream_options") or {}).get("include_usage"))
+        options = body.get("stream_options") if isinstance(body, dict) else None
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
         outcome = _Outcome(fixture=fixture.name, level=level, faults=faults)
         if faults.status:
             outcome.reply = self._fault_status(faults)
             return outcome
         key = (id(fixture), stream, include_usage)
         cached = self._replay_cache.get(key)
-        if cached is not None and cached[0] is fixture:
+        if level == SYNTHESIZED:
+            self._render(fixture, stream, include_usage, outcome)  # one use: not cached
+        elif cached is not None and cached[0] is fixture:
             outcome.reply, outcome.events = cached[1], cached[2]
         else:
             self._render(fixture, stream, include_usage, outcome)
             with self._lock:
                 self._replay_cache[key] = (fixture, outcome.reply, outcome.events)
+        if level != SYNTHESIZED:
+            _refresh_ids(outcome, self.info.name)
         if outcome.events is not None and faults.empty_choices:
             outcome.events = _empty_choices(outcome.events)
         if outcome.reply is not None and faults.empty_choices:
@@ -454,31 +547,39 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def _validate(endpoint: str, body: Any) -> str | None:
-    """Return llama-server's complaint about a JSON body of the wrong shape, if any."""
-    if not isinstance(body, dict):
-        return "Expected a JSON object as the request body"
-    if endpoint == "chat":
-        if "messages" not in body:
-            return "'messages' is required"
-        if not isinstance(body["messages"], list):
-            return "Expected 'messages' to be an array"
-        if not _is_obj_list(body["messages"]):
-            return "Expected 'messages' to be an array of objects"
-        if "tools" in body and not _is_obj_list(body["tools"]):
-            return "Expected 'tools' to be an array of objects"
-    if endpoint in ("completion", "oai_completion") and "prompt" not in body:
-        return "\"prompt\" must be provided"
-    if endpoint == "tokenize" and not isinstance(body.get("content", ""), str):
-        return "\"content\" must be a string"
-    if endpoint == "detokenize" and not (
-        isinstance(body.get("tokens", []), list)
-        and all(isinstance(t, int) for t in body.get("tokens", []))
-    ):
-        return "\"tokens\" must be an array of integers"
-    if "stream" in body and not isinstance(body["stream"], bool):
-        return "\"stream\" must be a boolean"
-    return None
+# A recorded completion id, tool-call id and creation time: llama-server makes new ones for
+# every reply, so a replay does too (one new value per recorded one, the same in every event).
+_RECORDED_ID = re.compile(r'"id":"((?:chatcmpl-|resp_|msg_)?[A-Za-z0-9]{32})"')
+_RECORDED_CREATED = re.compile(r'"created":\d+')
+_RECORDED_MODEL = re.compile(r'"model":"(?:[^"\\]|\\.)*"')
+
+
+def _refresh_ids(outcome: _Outcome, model_name: str) -> None:
+    """Give a replayed reply fresh ids and the current time, as a new reply would have.
+
+    The reply's model becomes the one this server reports (fixtures recorded without
+    --alias name the model file's temporary path).
+    """
+    fresh: dict[str, str] = {}
+    model = f'"model":{json.dumps(model_name, ensure_ascii=False)}' if model_name else ""
+    created = f'"created":{int(time.time())}'
+
+    def new_id(match: re.Match[str]) -> str:
+        old = match.group(1)
+        if old not in fresh:
+            fresh[old] = old[: len(old) - 32] + random_id()  # the same prefix, a new id
+        return f'"id":"{fresh[old]}"'
+
+    def refresh(text: str) -> str:
+        text = _RECORDED_MODEL.sub(lambda _: model, text) if model else text
+        return _RECORDED_CREATED.sub(created, _RECORDED_ID.sub(new_id, text))
+
+    if outcome.events is not None:
+        outcome.events = tuple(SseEvent(e.t, refresh(e.raw)) for e in outcome.events)
+    elif outcome.reply is not None and outcome.reply.status < 400 and b'"created":' in \
+            outcome.reply.body:
+        body = refresh(outcome.reply.body.decode("utf-8")).encode("utf-8")
+        outcome.reply = Reply(outcome.reply.status, body, outcome.reply.headers)
 
 
 def _replace_key(value: Any, key: str, new: Any) -> Any:

@@ -15,6 +15,8 @@ the real server and costs a new connection per request. This server:
   the app yields written at once (SSE streams arrive as they are produced);
 - passes the client socket to the app as ``environ["fakellama.socket"]`` so faults can
   cut the connection, and drops it quietly when the app raises ``ConnectionError``;
+- answers 500 when the app raises anything else, logs it and hands it to ``on_error``
+  (the pytest fixture re-raises it in the test whose request caused it);
 - on :meth:`KeepAliveServer.close_connections` shuts every open connection, so a stopped
   server does not go on answering over a client's pooled connection.
 """
@@ -36,6 +38,8 @@ SOCKET_KEY = "fakellama.socket"
 SERVER_NAME = "llama.cpp"
 MAX_BODY = 64 * 1024 * 1024
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Called with (exception, method, path) when the app raises while answering.
+ErrorHook = Callable[[BaseException, str, str], None]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
 _log = logging.getLogger("fakellama")
@@ -58,9 +62,10 @@ class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def __init__(self, address: tuple[str, int], app: WSGIApp, *,
                  keep_alive_timeout: float = 5.0, keep_alive_max: int = 100,
-                 max_body: int = MAX_BODY) -> None:
-        """Bind to address (port 0 picks one) and serve app."""
+                 max_body: int = MAX_BODY, on_error: ErrorHook | None = None) -> None:
+        """Bind to address (port 0 picks one) and serve app; on_error hears the app's bugs."""
         self.app = app
+        self.on_error = on_error
         self.keep_alive_timeout = keep_alive_timeout
         self.keep_alive_max = keep_alive_max
         self.max_body = max_body
@@ -279,8 +284,10 @@ class WSGIHandler(BaseHTTPRequestHandler):
                     close()
         except ConnectionError:
             self.close_connection = True
-        except Exception:  # noqa: BLE001 - the app's bug must not kill the server
+        except Exception as exc:  # noqa: BLE001 - the app's bug must not kill the server
             _log.exception("fakellama: error answering %s %s", self.command, self.path)
+            if self.server.on_error is not None:
+                self.server.on_error(exc, self.command, self.path)
             self.close_connection = True
             if not state["sent"]:
                 self._send_plain(500, "Internal Server Error")

@@ -8,21 +8,99 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from fakellama.convert import assemble
 from fakellama.fixtures import Fixture
 
-# Fields that change between otherwise identical requests, or only choose the framing.
+# Fields that change between otherwise identical requests, or only choose the framing;
+# "model" too: llama-server serves its one model whatever a request names.
 VOLATILE_FIELDS = frozenset(
-    {"stream", "stream_options", "seed", "id", "user", "cache_prompt", "timings_per_token"}
+    {"stream", "stream_options", "seed", "id", "user", "cache_prompt", "timings_per_token",
+     "model"}
 )
 # Fields that tune sampling but not what the conversation asks.
 SAMPLING_FIELDS = frozenset(
     {
-        "model", "temperature", "top_p", "top_k", "min_p", "typical_p", "max_tokens",
+        "temperature", "top_p", "top_k", "min_p", "typical_p", "max_tokens",
         "max_completion_tokens", "n_predict", "frequency_penalty", "presence_penalty",
         "repeat_penalty", "repeat_last_n", "stop", "logit_bias", "n", "parallel_tool_calls",
     }
 )
 LEVELS = ("exact", "sampling", "conversation")
+# Fields that change what a successful reply may hold: a fixture matched at the sampling or
+# conversation level answers only if the request asks the same of them.
+CONSTRAINT_FIELDS = ("response_format", "json_schema", "grammar", "tool_choice", "logprobs",
+                     "top_logprobs", "n_probs", "n", "n_cmpl", "continue_final_message",
+                     "add_generation_prompt")
+
+
+def request_limit(body: Any) -> int | None:
+    """The most tokens a request lets the server generate (None: no limit)."""
+    if not isinstance(body, dict):
+        return None
+    # n_predict wins over its aliases (llama-server reads it last).
+    for name in ("n_predict", "max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None if value < 0 else int(value)
+    return None
+
+
+def request_stops(body: Any) -> list[str]:
+    """The stop strings a request gives."""
+    stop = body.get("stop") if isinstance(body, dict) else None
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    if isinstance(stop, list):
+        return [s for s in stop if isinstance(s, str) and s]
+    return []
+
+
+def _reply_summary(reply: Any) -> tuple[str, str | None, int | None]:
+    """(generated text, finish reason, completion tokens) of a recorded successful reply."""
+    if not isinstance(reply, dict):
+        return "", None, None
+    usage: dict[str, Any] = reply["usage"] if isinstance(reply.get("usage"), dict) else {}
+    tokens = usage.get("completion_tokens", reply.get("tokens_predicted"))
+    choices = reply.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice = choices[0]
+        message: dict[str, Any] = (choice["message"] if isinstance(choice.get("message"), dict)
+                                   else {})
+        text = str(message.get("content") or choice.get("text") or "")
+        for call in message.get("tool_calls") or []:
+            text += str((call.get("function") or {}).get("arguments", ""))
+        return text, choice.get("finish_reason"), tokens
+    stop_type = reply.get("stop_type")
+    return (str(reply.get("content", "")), "length" if stop_type == "limit" else "stop", tokens)
+
+
+def recorded_reply_fits(fixture: Fixture, body: Any) -> bool:
+    """Whether a fixture recorded for a similar request is what this request would get.
+
+    The request may differ in sampling fields, but not in a way that changes the reply: a
+    token limit below what was generated, a stop string the reply contains, a different
+    limit where the recorded reply was cut by its own, a different constraint (schema,
+    grammar, tool choice, logprobs, number of choices).
+    """
+    if not isinstance(body, dict) or not isinstance(fixture.body, dict):
+        return False
+    if any(body.get(f) != fixture.body.get(f) for f in CONSTRAINT_FIELDS):
+        return False
+    if fixture.events is not None:
+        try:
+            reply: Any = assemble(fixture.events)[1]
+        except (ValueError, KeyError, TypeError):
+            return False
+    else:
+        reply = fixture.response_body
+    text, finish, tokens = _reply_summary(reply)
+    limit = request_limit(body)
+    if finish == "length":
+        return limit == request_limit(fixture.body)
+    if limit is not None and (not isinstance(tokens, int) or limit < tokens):
+        return False
+    stops = request_stops(body)
+    return stops == request_stops(fixture.body) or not any(s in text for s in stops)
 
 
 def _strip_ids(messages: Any) -> Any:
@@ -64,14 +142,20 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return " ".join(content.split())
     if isinstance(content, list):
-        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        parts = [p["text"] for p in content
+                 if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return " ".join(" ".join(parts).split())
     return ""
 
 
+def _listed(value: Any) -> list[Any]:
+    """The value if it is a list, else no items (a request body may hold anything)."""
+    return value if isinstance(value, list) else []
+
+
 def _tool_names(body: dict[str, Any]) -> tuple[str, ...]:
     names = []
-    for tool in body.get("tools") or []:
+    for tool in _listed(body.get("tools")):
         if isinstance(tool, dict):
             function = tool.get("function")
             if isinstance(function, dict) and isinstance(function.get("name"), str):
@@ -84,17 +168,19 @@ def conversation_key(body: Any) -> Any:
     if not isinstance(body, dict):
         return body
     turns = []
-    for message in body.get("messages") or []:
+    for message in _listed(body.get("messages")):
         if not isinstance(message, dict):
             continue
         calls = tuple(
-            str((c.get("function") or {}).get("name"))
-            for c in message.get("tool_calls") or []
-            if isinstance(c, dict)
+            str(c["function"].get("name"))
+            for c in _listed(message.get("tool_calls"))
+            if isinstance(c, dict) and isinstance(c.get("function"), dict)
         )
         turns.append((message.get("role"), _text_of(message.get("content")), calls))
     prompt = body.get("prompt")
-    return (tuple(turns), _text_of(prompt) if prompt is not None else None, _tool_names(body))
+    system = _text_of(body.get("system"))  # the Anthropic API's system prompt, beside messages
+    return (tuple(turns), _text_of(prompt) if prompt is not None else None, _tool_names(body),
+            system)
 
 
 def _fingerprint(key: Any) -> str:
@@ -108,6 +194,10 @@ def key_for(level: str, body: Any) -> Any:
         return clean
     if level == "sampling":
         return _without_sampling(clean)
+    if not isinstance(clean, dict) or ("messages" not in clean and "prompt" not in clean):
+        # Only chats and prompts have a conversation to compare; anything else (the
+        # Anthropic and Responses shapes) must match at the sampling level.
+        return ("no conversation", _without_sampling(clean))
     return conversation_key(clean)
 
 
@@ -142,7 +232,7 @@ def differences(fixture: Any, request: Any, path: str = "", limit: int = 6) -> l
 def _structure(body: Any) -> tuple[Any, ...]:
     if not isinstance(body, dict):
         return (type(body).__name__,)
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    messages = [m for m in _listed(body.get("messages")) if isinstance(m, dict)]
     last_role = messages[-1].get("role") if messages else None
     return (last_role, len(messages), _tool_names(body), "prompt" in body)
 

@@ -8,8 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fakellama.prompt import CHAT_TEMPLATE, detokenize, render_chat, tokenize
+from fakellama.json_errors import parse_error_message
+from fakellama.prompt import CHAT_TEMPLATE, count_prompt_tokens, detokenize, render_chat, tokenize
+from fakellama.translate import anthropic_as_chat
+from fakellama.validation import N_PARALLEL, Refusal, check_basic, check_llama
 from fakellama.wire import JSON_CONTENT_TYPE, dumps, error_body
+
+# llama-server's CORS defaults (common.h: cors_origins "*", cors_credentials true, so the
+# request's Origin is echoed back, empty when it sent none; see server-http.cpp).
+CORS_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_HEADERS = "*"
 
 
 @dataclass
@@ -53,7 +61,6 @@ class Personality:
         ("GET", "/v1/health"): "health",
         ("GET", "/models"): "models",
         ("GET", "/v1/models"): "models",
-        ("GET", "/api/tags"): "models",
         ("GET", "/props"): "props",
         ("GET", "/metrics"): "metrics",
         ("POST", "/v1/chat/completions"): "chat",
@@ -64,19 +71,66 @@ class Personality:
         ("POST", "/tokenize"): "tokenize",
         ("POST", "/detokenize"): "detokenize",
         ("POST", "/apply-template"): "apply_template",
+        ("POST", "/chat/completions/input_tokens"): "chat_tokens",
+        ("POST", "/v1/chat/completions/input_tokens"): "chat_tokens",
+        ("POST", "/v1/messages/count_tokens"): "anthropic_tokens",
+        ("POST", "/v1/messages"): "anthropic",
+        ("POST", "/v1/responses"): "responses",
+        ("POST", "/responses"): "responses",
+        ("GET", "/slots"): "slots",
+        ("GET", "/lora-adapters"): "lora_adapters",
+        # Features this server has off unless started with their flag: 501, as llama-server.
+        ("POST", "/embedding"): "embeddings",
+        ("POST", "/embeddings"): "embeddings",
+        ("POST", "/v1/embeddings"): "embeddings",
+        ("POST", "/rerank"): "rerank",
+        ("POST", "/reranking"): "rerank",
+        ("POST", "/v1/rerank"): "rerank",
+        ("POST", "/v1/reranking"): "rerank",
+        ("POST", "/infill"): "infill",
+        ("GET", "/cors-proxy"): "disabled",
+        ("POST", "/cors-proxy"): "disabled",
+        ("GET", "/tools"): "disabled",
+        ("POST", "/tools"): "disabled",
     }
-    public_paths = frozenset({"/health", "/v1/health"})
-    generating = frozenset({"chat", "completion", "oai_completion"})
+    # "/" is the web UI's page: public, and a 404 in a build without the UI.
+    public_paths = frozenset({"/health", "/v1/health", "/"})
+    generating = frozenset({"chat", "completion", "oai_completion", "anthropic", "responses"})
     json_body = frozenset({"chat", "completion", "oai_completion", "tokenize", "detokenize",
-                           "apply_template", "show"})
+                           "apply_template", "show", "chat_tokens", "anthropic_tokens",
+                           "anthropic", "responses"})
+    # httplib closes the connection after every reply of status 400 or above.
+    closes_on_error = True
 
     def endpoint(self, method: str, path: str) -> str | None:
-        """Return the endpoint name for a method and path, or None for an unknown route."""
-        return self.routes.get((method, path))
+        """Return the endpoint name for a method and path, or None for an unknown route.
+
+        HEAD is GET without the body, as llama-server's HTTP library answers it.
+        """
+        found = self.routes.get((method, path))
+        if found is None and method == "HEAD":
+            found = self.routes.get(("GET", path))
+        return found
 
     def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
         """Return this server's error reply."""
         return json_reply(status, error_body(status, message, error_type, **extra))
+
+    def validate(self, endpoint: str, body: Any) -> Refusal | None:
+        """Return this server's refusal of a request body, or None when it accepts it."""
+        return check_llama(endpoint, body)
+
+    def cors(self, origin: str | None) -> list[tuple[str, str]]:
+        """The CORS headers every reply carries."""
+        return [("Access-Control-Allow-Origin", origin or "")]
+
+    def preflight(self, origin: str | None) -> Reply | None:
+        """The answer to an OPTIONS request (before any key or loading check), if it has one."""
+        return Reply(200, b"", (*self.cors(origin),
+                                ("Access-Control-Allow-Credentials", "true"),
+                                ("Access-Control-Allow-Methods", CORS_METHODS),
+                                ("Access-Control-Allow-Headers", CORS_HEADERS),
+                                ("Content-Type", "text/html")))
 
     def _middleware_error(self, status: int, message: str, error_type: str) -> Reply:
         # llama-server's HTTP layer (404, 401, 503) writes message, type, code in this order.
@@ -95,20 +149,22 @@ class Personality:
         """Return the reply for a missing or wrong API key."""
         return self._middleware_error(401, "Invalid API Key", "authentication_error")
 
-    def bad_json(self, error: json.JSONDecodeError) -> Reply:
-        """Return the reply for a body that is not valid JSON (worded like nlohmann::json)."""
-        last_read = error.doc[: error.pos + 1][-16:]
-        message = (f"[json.exception.parse_error.101] parse error at line {error.lineno}, "
-                   f"column {error.colno + 1}: syntax error while parsing value - invalid "
-                   f"literal; last read: '{last_read}'")
-        return self.error(400, message, "invalid_request_error")
+    def parse_body(self, raw: bytes) -> tuple[Any, Reply | None]:
+        """Decode a JSON request body, or return the reply to a body that is not JSON.
 
-    def overflow(self, n_prompt: int, n_ctx: int) -> Reply:
-        """Return the reply for a prompt longer than the context."""
+        The message is nlohmann::json's, found by tracing its parser (fakellama.json_errors).
+        """
+        problem = parse_error_message(raw)
+        if problem is not None:
+            return None, self.error(400, problem, "invalid_request_error")
+        return json.loads(raw.decode("utf-8-sig", errors="replace")), None
+
+    def overflow(self, n_prompt: int, n_ctx: int) -> Refusal | None:
+        """Return the refusal of a prompt longer than the context (None: it is truncated)."""
         message = (f"request ({n_prompt} tokens) exceeds the available context size "
                    f"({n_ctx} tokens), try increasing it")
-        return self.error(400, message, "exceed_context_size_error",
-                          n_prompt_tokens=n_prompt, n_ctx=n_ctx)
+        return Refusal(400, message, "exceed_context_size_error",
+                       {"n_prompt_tokens": n_prompt, "n_ctx": n_ctx})
 
     def builtin(self, endpoint: str) -> Builtin | None:
         """Return the model-free answer for an endpoint, if it has one."""
@@ -120,6 +176,23 @@ class Personality:
             "tokenize": _tokenize,
             "detokenize": _detokenize,
             "apply_template": _apply_template,
+            "chat_tokens": lambda info, body: json_reply(200, {
+                "input_tokens": count_prompt_tokens(body), "object": "response.input_tokens"}),
+            "anthropic_tokens": lambda info, body: json_reply(200, {
+                "input_tokens": count_prompt_tokens(anthropic_as_chat(body))}),
+            "slots": _llama_slots,
+            "lora_adapters": lambda info, body: json_reply(200, []),
+            "embeddings": lambda info, body: self.error(
+                501, "This server does not support embeddings. Start it with `--embeddings`",
+                "not_supported_error"),
+            "rerank": lambda info, body: self.error(
+                501, "This server does not support reranking. Start it with `--reranking`",
+                "not_supported_error"),
+            "infill": lambda info, body: self.error(
+                501, "Infill is not supported by this model: prefix token is missing. suffix "
+                     "token is missing. middle token is missing. ", "not_supported_error"),
+            "disabled": lambda info, body: json_reply(403, {"error": {
+                "message": "this feature is disabled", "type": "feature_disabled"}}),
         }.get(endpoint)
 
     def adapt_body(self, body: Any) -> Any:
@@ -151,7 +224,7 @@ def _llama_models(info: ModelInfo, body: Any) -> Reply:
 def _llama_props(info: ModelInfo, body: Any) -> Reply:
     return json_reply(200, {
         "default_generation_settings": {"n_ctx": info.ctx_size, "params": {"n_predict": -1}},
-        "total_slots": 1,
+        "total_slots": N_PARALLEL,
         "model_alias": info.name,
         "model_path": f"/models/{info.name}",
         "modalities": {"vision": False, "audio": False},
@@ -182,17 +255,27 @@ def _llama_metrics(info: ModelInfo, body: Any) -> Reply:
     return text_reply(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
 
 
+def _llama_slots(info: ModelInfo, body: Any) -> Reply:
+    # Idle slots; llama-server also lists each one's sampling "params" and "next_token"
+    # state, which the fake (having no sampler) leaves out.
+    return json_reply(200, [{"id": slot, "n_ctx": info.ctx_size, "speculative": False,
+                             "is_processing": False} for slot in range(N_PARALLEL)])
+
+
 def _tokenize(info: ModelInfo, body: Any) -> Reply:
-    text = str(body.get("content", ""))
-    tokens = tokenize(text)
-    if body.get("with_pieces"):
+    content = body.get("content", "") if isinstance(body, dict) else ""
+    tokens: list[int] = []
+    for part in content if isinstance(content, list) else [content]:
+        # A list mixes text and token ids, as llama-server's tokenize_mixed reads it.
+        tokens.extend(tokenize(part) if isinstance(part, str) else [int(part or 0)])
+    if isinstance(body, dict) and body.get("with_pieces") is True:
         pieces = [{"id": t, "piece": detokenize([t])} for t in tokens]
         return json_reply(200, {"tokens": pieces})
     return json_reply(200, {"tokens": tokens})
 
 
 def _detokenize(info: ModelInfo, body: Any) -> Reply:
-    tokens = body.get("tokens") or []
+    tokens = (body.get("tokens") if isinstance(body, dict) else None) or []
     return json_reply(200, {"content": detokenize([int(t) for t in tokens])})
 
 
@@ -206,7 +289,33 @@ def _strip_llama_extras(body: Any) -> Any:
     return body
 
 
-class Ollama(Personality):
+class _NotLlamaServer(Personality):
+    """What every other server shares: no llama-server checks, CORS or connection closing."""
+
+    closes_on_error = False
+
+    def validate(self, endpoint: str, body: Any) -> Refusal | None:
+        """A plain 400 for a body of the wrong shape (these servers' own wording differs)."""
+        problem = check_basic(endpoint, body)
+        return Refusal(400, problem, "invalid_request_error") if problem else None
+
+    def parse_body(self, raw: bytes) -> tuple[Any, Reply | None]:
+        """Decode a JSON request body, or a plain 400 naming where it stops being JSON."""
+        try:
+            return json.loads(raw.decode("utf-8", errors="replace")), None
+        except json.JSONDecodeError as exc:
+            return None, self.error(400, f"invalid JSON body: {exc}", "invalid_request_error")
+
+    def cors(self, origin: str | None) -> list[tuple[str, str]]:
+        """No CORS headers."""
+        return []
+
+    def preflight(self, origin: str | None) -> Reply | None:
+        """No special OPTIONS answer."""
+        return None
+
+
+class Ollama(_NotLlamaServer):
     """Ollama: root banner, /api/* routes (native chat included), OpenAI API under /v1."""
 
     name = "ollama"
@@ -215,6 +324,7 @@ class Ollama(Personality):
         ("HEAD", "/"): "root",
         ("GET", "/api/version"): "version",
         ("GET", "/api/tags"): "tags",
+        ("GET", "/api/ps"): "ps",
         ("POST", "/api/show"): "show",
         ("POST", "/api/chat"): "ollama_chat",  # native API: fakellama/ollama_native.py
         ("POST", "/api/generate"): "ollama_generate",
@@ -239,10 +349,15 @@ class Ollama(Personality):
             "root": lambda info, body: text_reply(200, "Ollama is running"),
             "version": lambda info, body: json_reply(200, {"version": "0.12.0"}),
             "tags": _ollama_tags,
+            "ps": _ollama_ps,
             "show": _ollama_show,
             "models": lambda info, body: json_reply(200, {"object": "list", "data": [
                 {"id": info.name, "object": "model", "created": _now(), "owned_by": "library"}]}),
         }.get(endpoint)
+
+    def overflow(self, n_prompt: int, n_ctx: int) -> Refusal | None:
+        """None: Ollama keeps the end of an over-long prompt and answers, it refuses nothing."""
+        return None
 
     def adapt_body(self, body: Any) -> Any:
         """Rename reasoning_content to reasoning, drop timings and tool-call indexes."""
@@ -319,6 +434,16 @@ def _ollama_tags(info: ModelInfo, body: Any) -> Reply:
                     "quantization_level": "F32"}}]})
 
 
+def _ollama_ps(info: ModelInfo, body: Any) -> Reply:
+    # The one model, loaded: what `ollama ps` lists (size_vram 0: it runs on no GPU).
+    tags = json.loads(_ollama_tags(info, body).body)["models"][0]
+    return json_reply(200, {"models": [{
+        "name": tags["name"], "model": tags["model"], "size": tags["size"],
+        "digest": tags["digest"], "details": tags["details"],
+        "expires_at": "2099-01-01T00:00:00Z", "size_vram": 0,
+        "context_length": info.ctx_size}]})
+
+
 def _ollama_show(info: ModelInfo, body: Any) -> Reply:
     return json_reply(200, {
         "modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
@@ -330,7 +455,7 @@ def _ollama_show(info: ModelInfo, body: Any) -> Reply:
     })
 
 
-class Vllm(Personality):
+class Vllm(_NotLlamaServer):
     """vLLM: empty /health, /version, max_model_len in /v1/models, FastAPI error shapes."""
 
     name = "vllm"
@@ -390,7 +515,7 @@ class Vllm(Personality):
         return [p if p == "[DONE]" else dumps(self.adapt_body(json.loads(p))) for p in payloads]
 
 
-class LmStudio(Personality):
+class LmStudio(_NotLlamaServer):
     """LM Studio: /api/v0/models with max_context_length and state, OpenAI API under /v1."""
 
     name = "lmstudio"

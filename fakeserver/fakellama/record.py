@@ -23,6 +23,8 @@ NAME_HEADER = "X-Fakellama-Name"
 REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
 KEPT_RESPONSE_HEADERS = ("Content-Type", "Retry-After")
+_FRAMING = frozenset({"transfer-encoding", "content-length", "connection", "keep-alive",
+                      "server"})
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding",
                           "transfer-encoding", "keep-alive", NAME_HEADER.lower()})
 StartResponse = Callable[..., Any]
@@ -158,7 +160,13 @@ class Recorder:
             return [f"fakellama record: upstream {self.upstream} unreachable: {exc}".encode()]
         kept = [(k, upstream.getheader(k)) for k in KEPT_RESPONSE_HEADERS if upstream.getheader(k)]
         response_headers = [(k, str(v)) for k, v in kept]
-        start_response(f"{upstream.status} {upstream.reason}", response_headers)
+        # The client gets the upstream's headers unchanged but for framing, which this
+        # server redoes: Content-Length for a whole body, and Connection: close if the
+        # upstream closed (llama-server closes after every error).
+        relayed = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _FRAMING]
+        if "close" in (upstream.getheader("Connection") or "").lower():
+            relayed.append(("Connection", "close"))
+        status = f"{upstream.status} {upstream.reason}"
         content_type = upstream.getheader("Content-Type", "") or ""
 
         def finish(body: Any, text: str | None, events: tuple[SseEvent, ...] | None) -> None:
@@ -184,9 +192,11 @@ class Recorder:
             self._write(fixture)
 
         if content_type.startswith("text/event-stream"):
+            start_response(status, relayed)
             return self._relay_stream(upstream, conn, started, finish, secrets)
         data = upstream.read()
         conn.close()
+        start_response(status, [*relayed, ("Content-Length", str(len(data)))])
         text = data.decode("utf-8", errors="replace")
         try:
             parsed = json.loads(text)

@@ -14,9 +14,7 @@ from fakellama.fixtures import Fixture, bundled_dir, fixture_from_json, load_dir
 from fakellama.httpd import KeepAliveServer
 
 
-def load_fixtures(
-    fixtures_dir: str | Path | None = None, personality: str = "llamacpp"
-) -> list[Fixture]:
+def load_fixtures(fixtures_dir: str | Path | None = None) -> list[Fixture]:
     """Load fixtures from a directory, or the bundled ones when none is given."""
     if fixtures_dir is None:
         directory = bundled_dir("llamacpp")
@@ -46,6 +44,8 @@ class BackgroundServer:
         self.keep_alive_max = keep_alive_max
         self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
+        self._errors: list[BaseException] = []
+        self._errors_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -60,12 +60,37 @@ class BackgroundServer:
             return self
         server = KeepAliveServer((self.host, self.port), self.wsgi_app,
                                  keep_alive_timeout=self.keep_alive_timeout,
-                                 keep_alive_max=self.keep_alive_max)
+                                 keep_alive_max=self.keep_alive_max,
+                                 on_error=self._record_error)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
                                         name="fakellama", daemon=True)
         self._thread.start()
         return self
+
+    def _record_error(self, exc: BaseException, method: str, path: str) -> None:
+        where = f"{self.host}:{self.port}" if self._server is None else self.url
+        exc.add_note(f"raised by the app served at {where} while answering {method} {path}")
+        with self._errors_lock:
+            self._errors.append(exc)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Return the exceptions the app raised while answering (the client got a 500)."""
+        with self._errors_lock:
+            return list(self._errors)
+
+    def check(self) -> None:
+        """Raise the first exception the app raised since the last check, then forget them all.
+
+        The server answers an app's exception with a 500 and goes on serving; a test calls
+        this (the pytest fixture calls it after every test) so the bug fails the test that
+        caused it instead of surfacing as a puzzling 500 or a log line.
+        """
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise errors[0]
 
     def stop(self) -> None:
         """Stop serving, close the listening socket and every open connection."""
@@ -98,33 +123,18 @@ class FakeServer(BackgroundServer):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        personality: str = "llamacpp",
-        api_key: str | None = None,
-        ctx_size: int | None = None,
-        model: str | None = None,
-        strict: bool = False,
-        faults: str | Faults = "",
-        metrics: bool = False,
-        realtime: bool = False,
         keep_alive_timeout: float = 5.0,
         keep_alive_max: int = 100,
+        **app_options: Any,
     ) -> None:
-        """Configure the server (bundled fixtures unless fixtures_dir); port 0 = free port.
+        """Serve a FakeLlamaApp (bundled fixtures unless fixtures_dir); port 0 = free port.
 
+        Every other keyword (personality, api_key, ctx_size, model, strict, faults, metrics,
+        realtime) goes to :class:`~fakellama.app.FakeLlamaApp`, which documents them.
         Connections stay open for keep_alive_max requests or keep_alive_timeout idle
         seconds, llama-server's defaults.
         """
-        self.app = FakeLlamaApp(
-            load_fixtures(fixtures_dir, personality),
-            personality_name=personality,
-            api_key=api_key,
-            ctx_size=ctx_size,
-            model=model,
-            strict=strict,
-            faults=faults,
-            metrics=metrics,
-            realtime=realtime,
-        )
+        self.app = FakeLlamaApp(load_fixtures(fixtures_dir), **app_options)
         super().__init__(self.app, host, port, keep_alive_timeout=keep_alive_timeout,
                          keep_alive_max=keep_alive_max)
 
@@ -147,3 +157,13 @@ class FakeServer(BackgroundServer):
     def requests(self) -> list[ReceivedRequest]:
         """Return the requests received so far, oldest first."""
         return self.app.requests
+
+    def reset(self) -> None:
+        """Return to the state it started in: its own fixtures and faults, no requests, no errors.
+
+        The pytest fixture calls this between tests, so one running server serves a whole
+        session without one test's added fixtures, faults or requests reaching the next.
+        """
+        self.app.reset()
+        with self._errors_lock:
+            self._errors.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,16 @@ def write_json(directory: Path, name: str, data: Any) -> Path:
     path = directory / name
     path.write_text(json.dumps(data))
     return path
+
+
+_IDS = re.compile(rb'"id":"(?:chatcmpl-|resp_|msg_)?[A-Za-z0-9]{32}"|"created":\d+')
+
+
+def without_fresh_ids(data: bytes | str) -> bytes:
+    """The bytes with every reply id, tool-call id and creation time blanked out.
+
+    A replay gets fresh ones, as each llama-server reply does; everything else is the
+    recording's bytes.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    return _IDS.sub(b"<fresh>", raw)

@@ -39,3 +39,30 @@ def test_bad_fixture_dir_exits_with_a_message(tmp_path: object) -> None:
     )
     assert result.returncode == 2
     assert "/no/such/dir: not a fixture directory" in result.stderr
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_serve_logs_one_line_per_request_unless_quiet(quiet: bool) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakellama", "serve", "--port", "0", *(["--quiet"] * quiet)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        ask = {"messages": [{"role": "user", "content": "Say hello."}]}
+        requests.post(url + "/v1/chat/completions", json=ask, timeout=10)
+        requests.post(url + "/v1/chat/completions", json={"messages": 1}, timeout=10)
+        requests.get(url + "/health", timeout=10)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = [line for line in err.splitlines() if line.startswith("fakellama: ")]
+    if quiet:
+        assert lines == []
+    else:
+        assert lines == ["fakellama: POST /v1/chat/completions 200 exact chat-hello",
+                         "fakellama: POST /v1/chat/completions 400 validation",
+                         "fakellama: GET /health 200 exact health"]

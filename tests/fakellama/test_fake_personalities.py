@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,22 +15,22 @@ ASK = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}
        "tools": [WEATHER_TOOL]}
 
 
-@pytest.fixture
-def ollama() -> Iterator[FakeServer]:
-    with FakeServer(personality="ollama", ctx_size=8192) as server:
-        yield server
-
-
-def test_ollama_root_version_tags_and_show(ollama: FakeServer) -> None:
-    assert requests.get(ollama.url + "/").text == "Ollama is running"
-    assert "version" in requests.get(ollama.url + "/api/version").json()
-    assert requests.get(ollama.url + "/api/tags").json()["models"][0]["name"]
-    show = requests.post(ollama.url + "/api/show", json={"model": "scripted-tiny.gguf"}).json()
+@pytest.mark.fake_llama(personality="ollama", ctx_size=8192)
+def test_ollama_root_version_tags_and_show(fake_llama_server: FakeServer) -> None:
+    assert requests.get(fake_llama_server.url + "/").text == "Ollama is running"
+    assert "version" in requests.get(fake_llama_server.url + "/api/version").json()
+    assert requests.get(fake_llama_server.url + "/api/tags").json()["models"][0]["name"]
+    show = requests.post(
+        fake_llama_server.url + "/api/show", json={"model": "scripted-tiny.gguf"}
+    ).json()
     assert show["model_info"]["llama.context_length"] == 8192
 
 
-def test_ollama_streams_tool_calls_whole_without_index(ollama: FakeServer) -> None:
-    text = requests.post(ollama.url + "/v1/chat/completions", json=dict(ASK, stream=True)).text
+@pytest.mark.fake_llama(personality="ollama", ctx_size=8192)
+def test_ollama_streams_tool_calls_whole_without_index(fake_llama_server: FakeServer) -> None:
+    text = requests.post(
+        fake_llama_server.url + "/v1/chat/completions", json=dict(ASK, stream=True)
+    ).text
     chunks = [json.loads(b[6:]) for b in text.split("\n\n") if b and b != "data: [DONE]"]
     calls = [c for ch in chunks for choice in ch["choices"]
              for c in choice["delta"].get("tool_calls") or []]
@@ -49,8 +48,9 @@ def test_ollama_renames_reasoning_content() -> None:
                                                 "reasoning": "think"}
 
 
-def test_ollama_unknown_route_is_gos_404(ollama: FakeServer) -> None:
-    reply = requests.get(ollama.url + "/props")
+@pytest.mark.fake_llama(personality="ollama", ctx_size=8192)
+def test_ollama_unknown_route_is_gos_404(fake_llama_server: FakeServer) -> None:
+    reply = requests.get(fake_llama_server.url + "/props")
     assert (reply.status_code, reply.text) == (404, "404 page not found")
 
 

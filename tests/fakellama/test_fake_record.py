@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import requests
-from fake_helpers import WEATHER_TOOL, bundled
+from fake_helpers import WEATHER_TOOL, bundled, without_fresh_ids
 
 from fakellama.fixtures import load_dir
 from fakellama.record import NAME_HEADER, Recorder
@@ -46,11 +46,12 @@ def test_record_then_replay_gives_the_same_bytes(tmp_path: Path) -> None:
     assert {"health", "chat", "chat-stream", "unknown"} <= names
     with FakeServer(out, strict=True) as replay:
         assert requests.get(replay.url + "/health").content == seen["health"]
-        assert requests.post(replay.url + "/v1/chat/completions", json=ASK).content == (
-            seen["chat"])
+        chat = requests.post(replay.url + "/v1/chat/completions", json=ASK).content
+        assert without_fresh_ids(chat) == without_fresh_ids(seen["chat"])
+        assert chat != seen["chat"]  # a new id and time, as a real reply has
         streamed = requests.post(replay.url + "/v1/chat/completions",
                                  json=dict(ASK, stream=True)).content
-        assert streamed == seen["chat-stream"]
+        assert without_fresh_ids(streamed) == without_fresh_ids(seen["chat-stream"])
 
 
 def test_recorded_metadata_says_where_and_when(tmp_path: Path) -> None:
@@ -80,3 +81,17 @@ def test_the_recorder_never_overwrites_silently(tmp_path: Path) -> None:
     assert (tmp_path / "recorded" / "chat.json").read_text() == first
     assert (tmp_path / "recorded" / "chat-2.json").exists()
     assert any("chat.json exists; kept it and wrote chat-2.json" in line for line in logs)
+
+
+def test_the_client_gets_the_upstream_reply_framed_as_the_upstream_framed_it(
+        tmp_path: Path) -> None:
+    with FakeServer() as upstream, BackgroundServer(Recorder(upstream.url, tmp_path)) as proxy:
+        direct = requests.post(upstream.url + "/v1/chat/completions", json=ASK)
+        relayed = requests.post(proxy.url + "/v1/chat/completions", json=ASK)
+        assert relayed.headers["Content-Length"] == direct.headers["Content-Length"]
+        assert "Transfer-Encoding" not in relayed.headers
+        missing = requests.get(proxy.url + "/nope", headers={"Origin": "http://a.example"})
+        assert missing.headers["Connection"] == "close"
+        assert missing.headers["Access-Control-Allow-Origin"] == "http://a.example"
+        streamed = requests.post(proxy.url + "/v1/chat/completions", json=dict(ASK, stream=True))
+        assert streamed.headers["X-Accel-Buffering"] == "no"

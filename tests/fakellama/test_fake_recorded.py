@@ -95,9 +95,21 @@ def test_overflow_error_has_llama_servers_fields_and_wording() -> None:
 
 
 def _pairs() -> list[tuple[Fixture, Fixture]]:
+    """Each recorded chat reply with its streamed twin."""
     fixtures = _recorded("llamacpp")
     return [(f, fixtures[f.name + "-stream"]) for f in fixtures.values()
-            if f.name + "-stream" in fixtures and not f.streamed]
+            if f.name + "-stream" in fixtures and not f.streamed
+            and f.path == "/v1/chat/completions"]
+
+
+def test_the_native_completion_stream_assembles_into_the_recorded_whole_reply() -> None:
+    fixtures = _recorded("llamacpp")
+    whole, streamed = fixtures["completion-hello"], fixtures["completion-hello-stream"]
+    assert streamed.events is not None
+    status, assembled = assemble(streamed.events)
+    assert status == whole.status
+    assert assembled["content"] == whole.response_body["content"]
+    assert list(assembled) == list(whole.response_body)
 
 
 def _message_view(body: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,18 +21,15 @@ WEATHER = types.ToolDefinition(
 ASK = "What is the weather in Paris?"
 
 
-@pytest.fixture(scope="module")
-def strict_fake() -> Iterator[FakeServer]:
-    with FakeServer(strict=True) as server:
-        yield server
+pytestmark = pytest.mark.fake_llama(strict=True)
 
 
 def _client(url: str, **kw: Any) -> Any:
     return backend_at(url, retry=RetryPolicy(max_retries=0), **kw)
 
 
-def test_infer_gets_the_tool_call_then_the_answer(strict_fake: FakeServer) -> None:
-    client = _client(strict_fake.url)
+def test_infer_gets_the_tool_call_then_the_answer(fake_llama_server: FakeServer) -> None:
+    client = _client(fake_llama_server.url)
     first = client.infer(types.InferenceRequest(user_prompt=ASK, tools=[WEATHER]))
     assert [(c.name, c.args) for c in first.tool_calls] == [("get_weather", {"city": "Paris"})]
     call = first.tool_calls[0]
@@ -47,8 +43,8 @@ def test_infer_gets_the_tool_call_then_the_answer(strict_fake: FakeServer) -> No
     assert answer.finish_reason == "stop"
 
 
-def test_stream_assembles_the_same_tool_call(strict_fake: FakeServer) -> None:
-    client = _client(strict_fake.url)
+def test_stream_assembles_the_same_tool_call(fake_llama_server: FakeServer) -> None:
+    client = _client(fake_llama_server.url)
     deltas = list(client.stream(types.InferenceRequest(user_prompt=ASK, tools=[WEATHER])))
     final = deltas[-1].response
     assert final is not None

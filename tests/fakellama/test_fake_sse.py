@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from fake_helpers import WEATHER_TOOL, bundled, write_json
+from fake_helpers import WEATHER_TOOL, bundled, without_fresh_ids, write_json
 
 from fakellama.server import FakeServer
 
@@ -18,17 +18,22 @@ def _events(text: str) -> list[str]:
     return [block + "\n\n" for block in text.split("\n\n") if block]
 
 
-def test_stream_replays_the_recorded_bytes(fake: FakeServer) -> None:
+def test_stream_replays_the_recorded_bytes(fake_llama_server: FakeServer) -> None:
     recorded = bundled(STREAM_NAME)
-    reply = requests.post(fake.url + "/v1/chat/completions", json=recorded["request"]["body"])
+    reply = requests.post(
+        fake_llama_server.url + "/v1/chat/completions", json=recorded["request"]["body"]
+    )
     assert reply.headers["Content-Type"] == "text/event-stream"
-    assert reply.content.decode() == "".join(e["raw"] for e in recorded["response"]["events"])
+    recorded_bytes = "".join(e["raw"] for e in recorded["response"]["events"])
+    assert without_fresh_ids(reply.content) == without_fresh_ids(recorded_bytes)
 
 
-def test_stream_shape_is_role_then_tool_call_then_finish_then_done(fake: FakeServer) -> None:
+def test_stream_shape_is_role_then_tool_call_then_finish_then_done(
+    fake_llama_server: FakeServer,
+) -> None:
     body = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}],
             "tools": [WEATHER_TOOL], "stream": True}
-    events = _events(requests.post(fake.url + "/v1/chat/completions", json=body).text)
+    events = _events(requests.post(fake_llama_server.url + "/v1/chat/completions", json=body).text)
     assert all(e.startswith("data: ") for e in events)
     assert events[-1] == "data: [DONE]\n\n"
     chunks = [json.loads(e[6:]) for e in events[:-1]]
@@ -40,9 +45,9 @@ def test_stream_shape_is_role_then_tool_call_then_finish_then_done(fake: FakeSer
     assert len({c["id"] for c in chunks}) == 1
 
 
-def test_include_usage_adds_an_empty_choices_usage_chunk(fake: FakeServer) -> None:
+def test_include_usage_adds_an_empty_choices_usage_chunk(fake_llama_server: FakeServer) -> None:
     body = dict(bundled(STREAM_NAME)["request"]["body"], stream_options={"include_usage": True})
-    events = _events(requests.post(fake.url + "/v1/chat/completions", json=body).text)
+    events = _events(requests.post(fake_llama_server.url + "/v1/chat/completions", json=body).text)
     usage = json.loads(events[-2][6:])
     assert usage["choices"] == []
     assert usage["usage"]["total_tokens"] == (usage["usage"]["prompt_tokens"]
@@ -59,7 +64,7 @@ def test_streamed_fixture_answers_a_non_stream_request(tmp_path: Path) -> None:
     first_chunk = json.loads(only_stream["response"]["events"][0]["raw"][len("data: "):])
     assert _without_ids(data["choices"]) == _without_ids(expected["choices"])
     assert list(data) == list(expected)
-    assert data["id"] == first_chunk["id"]
+    assert data["id"] != first_chunk["id"] and data["id"].startswith("chatcmpl-")
 
 
 def _without_ids(choices: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from tests.reliability.sockets import client_sockets_to, open_sockets, proc_avai
 THREADS = 16
 PER_THREAD = 100
 
-pytestmark = pytest.mark.skipif(not proc_available(), reason="counts sockets through /proc")
+pytestmark = [pytest.mark.skipif(not proc_available(), reason="counts sockets through /proc"),
+              pytest.mark.fake_llama(strict=True)]
 
 
 def _prompt(thread: int, n: int) -> str:
@@ -74,12 +75,13 @@ def hammer(backend: OpenAIBackend, per_thread: int,
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with FakeServer(strict=True) as server:
-        for t in range(THREADS):
-            for n in range(PER_THREAD):
-                server.add_fixture(reply_fixture(f"t{t}-r{n}", _prompt(t, n), _answer(t, n)))
-        yield server
+def fake(fake_llama_server: FakeServer) -> FakeServer:
+    """The plugin's fake with one reply fixture per thread and request."""
+    for t in range(THREADS):
+        for n in range(PER_THREAD):
+            fake_llama_server.add_fixture(reply_fixture(f"t{t}-r{n}", _prompt(t, n),
+                                                        _answer(t, n)))
+    return fake_llama_server
 
 
 def test_sixteen_threads_get_their_own_replies_and_leak_no_socket(fake: FakeServer) -> None:

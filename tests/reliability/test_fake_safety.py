@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +30,7 @@ ROUTES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keyed() -> Iterator[FakeServer]:
-    with FakeServer(api_key=KEY) as server:
-        yield server
+pytestmark = pytest.mark.fake_llama(api_key=KEY)
 
 
 def _call(server: FakeServer, method: str, path: str, headers: dict[str, str]) -> int:
@@ -46,12 +42,12 @@ def _call(server: FakeServer, method: str, path: str, headers: dict[str, str]) -
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_api_key_guards_every_route_but_llama_servers_public_ones(
-        keyed: FakeServer, method: str, path: str) -> None:
+        fake_llama_server: FakeServer, method: str, path: str) -> None:
     public = path in LLAMA_SERVER_PUBLIC
     for headers in ({}, {"Authorization": f"Bearer {KEY}x"}, {"X-Api-Key": "nope"}):
-        assert (_call(keyed, method, path, headers) == 401) is not public, headers
+        assert (_call(fake_llama_server, method, path, headers) == 401) is not public, headers
     for headers in ({"Authorization": f"Bearer {KEY}"}, {"X-Api-Key": KEY}):
-        assert _call(keyed, method, path, headers) != 401, headers
+        assert _call(fake_llama_server, method, path, headers) != 401, headers
 
 
 # llama-server reads Authorization, falls back to X-Api-Key only when Authorization is
@@ -66,16 +62,20 @@ HEADER_RULES = [
 @pytest.mark.parametrize(("headers", "status"), HEADER_RULES,
                          ids=["bare-key", "x-api-key-bearer", "authorization-wins"])
 def test_api_key_headers_are_read_the_way_llama_server_reads_them(
-        keyed: FakeServer, headers: dict[str, str], status: int) -> None:
-    assert _call(keyed, "GET", "/props", headers) == status
+        fake_llama_server: FakeServer, headers: dict[str, str], status: int) -> None:
+    assert _call(fake_llama_server, "GET", "/props", headers) == status
 
 
 def test_the_401_body_is_llama_servers_and_the_sdk_calls_it_an_authentication_error(
-        keyed: FakeServer) -> None:
-    reply = requests.post(keyed.url + "/v1/chat/completions", json={"messages": []}, timeout=5)
+        fake_llama_server: FakeServer) -> None:
+    reply = requests.post(
+        fake_llama_server.url + "/v1/chat/completions", json={"messages": []}, timeout=5
+    )
     assert reply.json() == {"error": {"code": 401, "message": "Invalid API Key",
                                       "type": "authentication_error"}}
-    backend = new_backend({"type": "llamacpp", "server_url": keyed.url, "api_key": "wrong"})
+    backend = new_backend(
+        {"type": "llamacpp", "server_url": fake_llama_server.url, "api_key": "wrong"}
+    )
     with pytest.raises(errors.AuthenticationError):
         backend.infer(InferenceRequest(user_prompt="Say hello."))
     backend.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,14 @@ PROMPT = "Tell me a secret."
 ANSWER = "I keep every secret."
 
 
+pytestmark = pytest.mark.fake_llama(strict=True, api_key=KEY)
+
+
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    with FakeServer(strict=True, api_key=KEY) as server:
-        server.add_fixture(reply_fixture("secret", PROMPT, ANSWER))
-        yield server
+def fake(fake_llama_server: FakeServer) -> FakeServer:
+    """The plugin's strict, keyed fake with the one reply these tests ask for."""
+    fake_llama_server.add_fixture(reply_fixture("secret", PROMPT, ANSWER))
+    return fake_llama_server
 
 
 def _free_port() -> int:

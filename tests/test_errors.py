@@ -179,7 +179,7 @@ def test_other_bad_requests_are_not_overflow(message: str) -> None:
     assert type(err) is e.BadRequest
 
 
-@pytest.mark.parametrize("personality", ["llamacpp", "ollama", "vllm", "lmstudio"])
+@pytest.mark.parametrize("personality", ["llamacpp", "vllm", "lmstudio"])
 def test_every_fake_personality_s_overflow_reply_is_context_overflow(personality: str) -> None:
     from fakellama.server import FakeServer
     from pedrollm.factory import new_backend
@@ -192,3 +192,17 @@ def test_every_fake_personality_s_overflow_reply_is_context_overflow(personality
             backend.infer(InferenceRequest(user_prompt="word " * 2000, max_tokens=4))
     assert info.value.n_ctx == 256
     assert info.value.n_prompt_tokens is not None and info.value.n_prompt_tokens > 256
+
+
+def test_the_fake_ollama_truncates_an_over_long_prompt_as_ollama_does() -> None:
+    # Ollama keeps the end of an over-long prompt and answers 200 (its runner logs
+    # "truncating input prompt"); the fake's Ollama personality does the same.
+    from fakellama.server import FakeServer
+    from pedrollm.factory import new_backend
+    from pedrollm.types import InferenceRequest
+
+    with FakeServer(personality="ollama", ctx_size=256) as fake, \
+            new_backend({"type": "ollama", "server_url": fake.url, "max_retries": 0,
+                         "context_size": 256}) as backend:
+        reply = backend.infer(InferenceRequest(user_prompt="word " * 2000, max_tokens=4))
+    assert reply.finish_reason in ("stop", "length") and reply.text

@@ -6,10 +6,13 @@ template it does not know, a stream), ``parse`` finds them::
     result = parse(text, format="hermes", tools=tools)
     result.content, result.calls, result.invalid, result.reasoning
 
-Each wire format is a module with ``render(calls, content)`` (what a model writes)
-and ``parse(text, tools)``; ``get_format`` looks one up by name and
-``detect_format`` picks one from a chat template or a model name.
-``StreamingParser`` does the same on a stream of chunks.
+Each wire format is a module holding ``FORMAT``, a ``ToolCallFormat`` with
+``render(calls, content)`` (what a model writes) and ``parse(text, tools)``;
+``get_format`` looks one up by name and ``detect_format`` picks one from a chat
+template or a model name. ``StreamingParser`` (given a format or its name) does the
+same on a stream of chunks. Modules import one way: ``engine`` (the scanner) knows
+no format, the formats build on it, ``registry`` names them, ``streaming`` sits on
+top.
 
 Rules every format follows:
 
@@ -63,9 +66,10 @@ Rules every format follows:
 from __future__ import annotations
 
 from pedrollm.toolcalls.detection import detect_format, template_opens_think
-from pedrollm.toolcalls.engine import StreamingParser, ToolCallFormat
+from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.registry import UnknownFormatError, format_names, get_format
 from pedrollm.toolcalls.result import ParseResult
+from pedrollm.toolcalls.streaming import StreamingParser
 from pedrollm.types import ToolDefinition
 
 __all__ = [

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import drop, join_content, json_region
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 START_ACTION = "<|START_ACTION|>"
 END_ACTION = "<|END_ACTION|>"
@@ -43,8 +42,3 @@ FORMAT = ToolCallFormat(
     description="Command R7B: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
     aliases=("command_r", "cohere", "command_a"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Command R7B format."""
-    return FORMAT.parse(text, tools)

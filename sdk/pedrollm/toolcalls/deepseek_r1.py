@@ -22,8 +22,8 @@ import re
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
 from pedrollm.toolcalls.regions import join_content, spans, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
 CALLS_END = "<｜tool▁calls▁end｜>"
@@ -105,8 +105,3 @@ FORMAT = ToolCallFormat(
     description="DeepSeek R1 / V3: <｜tool▁call▁begin｜>function<｜tool▁sep｜>name ```json ...```",
     aliases=("deepseek", "deepseek_v3", "deepseek_r1_0528"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the DeepSeek R1 format."""
-    return FORMAT.parse(text, tools)

@@ -17,8 +17,7 @@ from pedrollm.toolcalls.deepseek_r1 import (
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -36,8 +35,3 @@ FORMAT = ToolCallFormat(
     description="DeepSeek V3.1/V3.2: <｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}",
     aliases=("deepseek_v3_2", "deepseek_v31"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the DeepSeek V3.1 format."""
-    return FORMAT.parse(text, tools)

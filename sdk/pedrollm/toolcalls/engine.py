@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.markers import NEED_MORE, Pattern, match_pattern, partial_suffix_start
@@ -88,7 +89,7 @@ class ToolCallFormat:
         think_open: bool | None = False,
     ) -> ParseResult:
         """Split a whole reply into content, tool calls, refused calls and reasoning."""
-        machine = _Machine(self, tools, think_open)
+        machine = Scanner(self, tools, think_open)
         machine.buf = text
         machine.advance(final=True)
         return machine.result()
@@ -110,6 +111,24 @@ class ToolCallFormat:
                 i = text.find(first, i + 1)
         return False
 
+    @cached_property
+    def scan_items(self) -> list[tuple[Pattern, Opener | tuple[str, ...]]]:
+        """The markers the scanner looks for: reasoning first, then the openers."""
+        items: list[tuple[Pattern, Opener | tuple[str, ...]]] = [
+            ((o,), (c,)) for o, c in self.reasoning
+        ]
+        return items + [(o.pattern, o) for o in self.openers]
+
+    @cached_property
+    def scan_triggers(self) -> tuple[str, ...]:
+        """The first literal of every marker in ``scan_items``, each once."""
+        return tuple(sorted({p[0] for p, _ in self.scan_items if isinstance(p[0], str)}))
+
+    @cached_property
+    def longest_trigger(self) -> int:
+        """The length of the longest trigger (how far back a cut marker can start)."""
+        return max((len(t) for t in self.scan_triggers), default=1)
+
     def _patterns(self) -> list[Pattern]:
         return [(o,) for o, _ in self.reasoning] + [o.pattern for o in self.openers]
 
@@ -121,21 +140,6 @@ class ToolCallFormat:
 # strings end.
 _Target = Opener | tuple[str, ...]
 _Items = list[tuple[Pattern, _Target]]
-_TABLES: dict[int, tuple[ToolCallFormat, _Items, tuple[str, ...], int]] = {}
-
-
-def _scan_tables(fmt: ToolCallFormat) -> tuple[_Items, tuple[str, ...], int]:
-    """The markers to look for (reasoning first, then openers), their first literals, the
-    longest of those; built once per format."""
-    cached = _TABLES.get(id(fmt))
-    if cached is not None and cached[0] is fmt:
-        return cached[1], cached[2], cached[3]
-    items: _Items = [((o,), (c,)) for o, c in fmt.reasoning]
-    items += [(o.pattern, o) for o in fmt.openers]
-    triggers = tuple(sorted({p[0] for p, _ in items if isinstance(p[0], str)}))
-    longest = max((len(t) for t in triggers), default=1)
-    _TABLES[id(fmt)] = (fmt, items, triggers, longest)
-    return items, triggers, longest
 
 
 _CONTENT, _REASONING, _REGION, _UNDECIDED = range(4)
@@ -173,8 +177,12 @@ class _Accumulator:
         return "".join(self.parts)
 
 
-class _Machine:
-    """The scanner's state: what is settled, where it stands, what comes next."""
+class Scanner:
+    """The scanner's state: what is settled, where it stands, what comes next.
+
+    ``buf`` is the text so far; ``advance`` settles what it can, ``events`` holds the
+    deltas a stream has not collected yet, ``result`` is what is settled.
+    """
 
     def __init__(
         self,
@@ -196,7 +204,9 @@ class _Machine:
         self.closes: tuple[str, ...] = ()
         self.region: tuple[Opener, int, int] | None = None
         self.region_seen = 0
-        self.items, self.triggers, self.longest = _scan_tables(fmt)
+        self.items: _Items = fmt.scan_items
+        self.triggers = fmt.scan_triggers
+        self.longest = fmt.longest_trigger
         self.start_items: _Items = [(p, c) for p, c in fmt.start_reasoning]
         self.start_items += [(o.pattern, o) for o in fmt.start_openers]
         # A whole-text parse has nobody to send deltas to.
@@ -426,7 +436,38 @@ class _Machine:
             return True
         return False
 
+    def feed(self, chunk: str) -> None:
+        """Add a chunk of a stream and settle what it allows."""
+        if not chunk:
+            return
+        self.buf += chunk
+        self.next_at = {t: at for t, at in self.next_at.items() if at >= 0}
+        self.advance(final=False)
+        self._compact()
+
+    def take_events(self) -> list[StreamDelta]:
+        """Return the deltas settled since the last call, and forget them."""
+        out, self.events = self.events, []
+        return out
+
+    def _compact(self) -> None:
+        # Drop the settled head of the buffer so long streams stay linear.
+        cut = self.pos
+        if self.mode == _REGION and self.region is not None:
+            cut = min(cut, self.region[1])
+        if self.mode == _UNDECIDED or cut < 4096:
+            return
+        if self.region is not None:
+            opener, start, head_end = self.region
+            self.region = (opener, start - cut, head_end - cut)
+            self.region_seen = max(0, self.region_seen - cut)
+        self.buf = self.buf[cut:]
+        self.pos -= cut
+        self.scan_from -= cut
+        self.next_at = {t: at - cut for t, at in self.next_at.items() if at >= cut}
+
     def result(self) -> ParseResult:
+        """What the text settled so far holds."""
         reasoning = self.reasoning.value()
         return ParseResult(
             content=self.content.value(),
@@ -434,66 +475,3 @@ class _Machine:
             invalid=list(self.invalid),
             reasoning=reasoning if reasoning else None,
         )
-
-
-class StreamingParser:
-    """Parse a reply as it streams: feed chunks, get deltas; ``finish`` equals ``parse``."""
-
-    def __init__(
-        self,
-        format: str | ToolCallFormat = "hermes",
-        tools: list[ToolDefinition] | None = None,
-        *,
-        think_open: bool | None = False,
-    ) -> None:
-        if isinstance(format, str):
-            from pedrollm.toolcalls.registry import get_format
-
-            format = get_format(format)
-        self.format = format
-        self._machine = _Machine(format, tools, think_open, streaming=True)
-        self._finished: ParseResult | None = None
-
-    def feed(self, chunk: str) -> list[StreamDelta]:
-        """Add a chunk; return the content, reasoning and tool-call deltas it settles."""
-        if self._finished is not None:
-            raise RuntimeError("feed() after finish()")
-        m = self._machine
-        if chunk:
-            m.buf += chunk
-            m.next_at = {t: at for t, at in m.next_at.items() if at >= 0}
-            m.advance(final=False)
-            self._compact()
-        out, m.events = m.events, []
-        return out
-
-    def finish(self) -> ParseResult:
-        """End the stream and return the whole result (the same as ``parse`` on all text)."""
-        if self._finished is None:
-            m = self._machine
-            m.advance(final=True)
-            self._finished = m.result()
-        return self._finished
-
-    def flush(self) -> list[StreamDelta]:
-        """End the stream and return the deltas the end of text settled."""
-        self.finish()
-        out, self._machine.events = self._machine.events, []
-        return out
-
-    def _compact(self) -> None:
-        # Drop the settled head of the buffer so long streams stay linear.
-        m = self._machine
-        cut = m.pos
-        if m.mode == _REGION and m.region is not None:
-            cut = min(cut, m.region[1])
-        if m.mode == _UNDECIDED or cut < 4096:
-            return
-        if m.region is not None:
-            opener, start, head_end = m.region
-            m.region = (opener, start - cut, head_end - cut)
-            m.region_seen = max(0, m.region_seen - cut)
-        m.buf = m.buf[cut:]
-        m.pos -= cut
-        m.scan_from -= cut
-        m.next_at = {t: at - cut for t, at in m.next_at.items() if at >= cut}

@@ -18,8 +18,8 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient, scan_value
 from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.regions import drop, join_content, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 START = "<|start|>"
 CHANNEL = "<|channel|>"
@@ -85,8 +85,3 @@ FORMAT = ToolCallFormat(
     description="gpt-oss harmony: <|channel|>commentary to=functions.f <|message|>{json}<|call|>",
     aliases=("harmony", "gpt_oss_20b", "gpt_oss_120b"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the gpt-oss harmony format."""
-    return FORMAT.parse(text, tools)

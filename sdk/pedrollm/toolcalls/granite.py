@@ -16,8 +16,7 @@ from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.regions import join_content, json_region
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 TOOL_CALL = "<|tool_call|>"
 THOUGHT_STARTS = ("Here is my thought process:", "Here's my thought process:")
@@ -39,8 +38,3 @@ FORMAT = ToolCallFormat(
     description='Granite 3.x: <|tool_call|>[{"name": ..., "arguments": ...}]',
     aliases=("granite3", "granite_3"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Granite format."""
-    return FORMAT.parse(text, tools)

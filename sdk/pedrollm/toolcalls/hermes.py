@@ -11,9 +11,8 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import calls_from_json, dumps
 from pedrollm.toolcalls.markers import Pattern
 from pedrollm.toolcalls.regions import decoder, join_content, json_then
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import Items, arg_pairs, function_blocks
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
@@ -48,8 +47,3 @@ FORMAT = ToolCallFormat(
     description="Hermes 2 Pro, Qwen2.5, Qwen3, QwQ, Granite 4: <tool_call>{json}</tool_call>",
     aliases=("qwen", "qwen2_5", "qwen3"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the hermes format."""
-    return FORMAT.parse(text, tools)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
 from pedrollm.toolcalls.regions import join_content, spans, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 SECTION_BEGIN = "<|tool_calls_section_begin|>"
 SECTION_END = "<|tool_calls_section_end|>"
@@ -88,8 +88,3 @@ FORMAT = ToolCallFormat(
     description="Kimi K2: <|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{json}",
     aliases=("kimi", "kimi_k2_thinking"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Kimi K2 format."""
-    return FORMAT.parse(text, tools)

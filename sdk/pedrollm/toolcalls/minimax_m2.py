@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat
 from pedrollm.toolcalls.regions import decoder, join_content, until
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import invoke_blocks, value_text
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<minimax:tool_call>"
 CLOSE = "</minimax:tool_call>"
@@ -38,8 +37,3 @@ FORMAT = ToolCallFormat(
     description='MiniMax-M2: <minimax:tool_call><invoke name="f"><parameter name="x">',
     aliases=("minimax", "minimax_m2_1", "minimax_m2_5"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the MiniMax-M2 format."""
-    return FORMAT.parse(text, tools)

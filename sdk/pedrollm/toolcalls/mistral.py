@@ -18,8 +18,8 @@ from pedrollm.toolcalls.jsontext import (
 )
 from pedrollm.toolcalls.markers import NEED_MORE, match_pattern
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 TOOL_CALLS = "[TOOL_CALLS]"
 ARGS = "[ARGS]"
@@ -122,8 +122,3 @@ FORMAT = ToolCallFormat(
     description="Mistral (tokenizer before v11): [TOOL_CALLS] [{...}]",
     aliases=("mistral_v3", "mistral_nemo", "mixtral"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the pre-v11 Mistral format."""
-    return FORMAT.parse(text, tools)

@@ -14,9 +14,9 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import MALFORMED, scan_value
 from pedrollm.toolcalls.markers import IDENT, WS
 from pedrollm.toolcalls.pyliterals import LiteralError, call_parts, parse_expression, render_call
-from pedrollm.toolcalls.regions import body_of, join_content, unterminated, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.regions import body_of, bracket_end, join_content, unterminated, until
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 WRAPPERS = (("<|python_start|>", "<|python_end|>"), ("<|tool_call_start|>", "<|tool_call_end|>"))
 
@@ -47,13 +47,6 @@ def _wrapped(open_: str, close: str) -> Opener:
     return Opener((open_,), until(close), decode)
 
 
-def _bare_end(text: str, start: int, head_end: int, final: bool) -> int | None:
-    end = scan_value(text, start)
-    if end is None:
-        return len(text) if final else None
-    return head_end if end == MALFORMED else end
-
-
 def _bare_decode(region: str, head_len: int, tools: Tools) -> Region:
     end = scan_value(region, 0)
     if end is None:
@@ -67,7 +60,7 @@ def _bare_decode(region: str, head_len: int, tools: Tools) -> Region:
     return Region(items=items)
 
 
-BARE = Opener(("[", WS, IDENT, WS, "("), _bare_end, _bare_decode)
+BARE = Opener(("[", WS, IDENT, WS, "("), bracket_end, _bare_decode)
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -85,8 +78,3 @@ FORMAT = ToolCallFormat(
     description="Pythonic [f(a=1)]: Llama 3.2/4 pythonic, LFM2, ToolACE",
     aliases=("llama4", "llama4_pythonic", "lfm2"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the pythonic format."""
-    return FORMAT.parse(text, tools)

@@ -8,9 +8,8 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.hermes import CLOSE, OPEN, tool_call_opener
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import render_function
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -29,8 +28,3 @@ FORMAT = ToolCallFormat(
     description="Qwen3-Coder, Qwen3.5: <tool_call><function=f><parameter=x>",
     aliases=("qwen3_5", "qwen3_xml"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Qwen3-Coder XML format."""
-    return FORMAT.parse(text, tools)

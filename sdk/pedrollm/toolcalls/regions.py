@@ -65,6 +65,18 @@ def json_then(close: str | None) -> EndFinder:
     return find
 
 
+def bracket_end(text: str, start: int, head_end: int, final: bool) -> int | None:
+    """Region is the bracketed value the marker starts (a marker-less JSON or call list).
+
+    When the brackets close the wrong way the region is just its marker, which then
+    decodes as content.
+    """
+    end = scan_value(text, start)
+    if end is None:
+        return len(text) if final else None
+    return head_end if end == MALFORMED else end
+
+
 def body_of(region: str, head_len: int, close: str | None) -> tuple[str, bool]:
     """Return the region's body (between markers) and whether its closing marker is there."""
     body = region[head_len:]

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.regions import Items, decoder, join_content, until
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import function_blocks, render_function
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<seed:tool_call>"
 CLOSE = "</seed:tool_call>"
@@ -37,8 +36,3 @@ FORMAT = ToolCallFormat(
     description="Seed-OSS: <seed:tool_call><function=f><parameter=x>",
     aliases=("seed", "seed_oss_36b"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Seed-OSS format."""
-    return FORMAT.parse(text, tools)

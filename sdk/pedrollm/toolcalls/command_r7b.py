@@ -2,7 +2,9 @@
 "parameters": {...}}]<|END_ACTION|>``.
 
 Thinking is ``<|START_THINKING|>...<|END_THINKING|>``; the response wrapper tags
-carry no text of their own. Ids come from ``tool_call_id``.
+carry no text of their own, nor do Command A's (Cohere 2) ``<|START_TEXT|>`` and
+``<|END_TEXT|>`` around the text it writes before an action. Ids come from
+``tool_call_id``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ START_ACTION = "<|START_ACTION|>"
 END_ACTION = "<|END_ACTION|>"
 START_RESPONSE = "<|START_RESPONSE|>"
 END_RESPONSE = "<|END_RESPONSE|>"
+START_TEXT = "<|START_TEXT|>"
+END_TEXT = "<|END_TEXT|>"
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -35,10 +39,12 @@ FORMAT = ToolCallFormat(
         json_region((START_ACTION,), END_ACTION),
         drop((START_RESPONSE,)),
         drop((END_RESPONSE,)),
+        drop((START_TEXT,)),
+        drop((END_TEXT,)),
     ),
     renderer=render,
     reasoning=(("<|START_THINKING|>", "<|END_THINKING|>"),),
-    markers=(START_ACTION, END_ACTION, START_RESPONSE, END_RESPONSE),
+    markers=(START_ACTION, END_ACTION, START_RESPONSE, END_RESPONSE, START_TEXT, END_TEXT),
     description="Command R7B: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
     aliases=("command_r", "cohere", "command_a"),
 )

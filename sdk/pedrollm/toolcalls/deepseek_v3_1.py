@@ -1,6 +1,7 @@
-"""DeepSeek V3.1 / V3.2: ``<｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}<｜tool▁call▁end｜>``
+"""DeepSeek V3.1: ``<｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}<｜tool▁call▁end｜>``
 inside ``<｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>``. R1's fenced layout is read too,
-and so are the other spellings of the begin token (see deepseek_r1).
+and so are the other spellings of the begin token (see deepseek_r1). V3.2 writes
+DSML instead (see deepseek_v3_2).
 """
 
 from __future__ import annotations
@@ -32,6 +33,6 @@ FORMAT = ToolCallFormat(
     renderer=render,
     markers=MARKERS,
     json_safe_markers=False,
-    description="DeepSeek V3.1/V3.2: <｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}",
-    aliases=("deepseek_v3_2", "deepseek_v31"),
+    description="DeepSeek V3.1: <｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}",
+    aliases=("deepseek_v31",),
 )

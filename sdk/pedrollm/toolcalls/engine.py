@@ -13,6 +13,7 @@ region whose end has not arrived), which is why a stream never takes text back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +29,8 @@ EndFinder = Callable[[str, int, int, bool], int | None]
 RegionDecoder = Callable[[str, int, "Tools"], Region]
 Tools = dict[str, ToolDefinition]
 Renderer = Callable[[list[ToolCall], str], str]
+
+_log = logging.getLogger("pedrollm.toolcalls")
 
 
 def positional_id(index: int, call: ToolCall) -> str:
@@ -62,6 +65,10 @@ class ToolCallFormat:
     # Special strings of the format: they cannot appear verbatim in content or in
     # unescaped (XML-style) argument values, because they would be read as structure.
     markers: tuple[str, ...] = ()
+    # Openers also read inside reasoning: models whose calls start with a special token
+    # write them inside an open think block (Kimi-K2-Thinking, Qwen3.5); after the
+    # region the block goes on.
+    reasoning_openers: tuple[Opener, ...] = ()
     # The most calls one rendered reply can hold (Llama 3.1 built-ins hold one).
     max_calls: int = 64
     # Tool names the format can write (pythonic ones must be Python identifiers).
@@ -128,6 +135,12 @@ class ToolCallFormat:
     def longest_trigger(self) -> int:
         """The length of the longest trigger (how far back a cut marker can start)."""
         return max((len(t) for t in self.scan_triggers), default=1)
+
+    @cached_property
+    def reasoning_triggers(self) -> tuple[str, ...]:
+        """The first literal of every opener read inside reasoning, each once."""
+        firsts = {o.pattern[0] for o in self.reasoning_openers}
+        return tuple(sorted(t for t in firsts if isinstance(t, str)))
 
     def _patterns(self) -> list[Pattern]:
         return [(o,) for o, _ in self.reasoning] + [o.pattern for o in self.openers]
@@ -200,6 +213,9 @@ class Scanner:
         self.reasoning = _Accumulator()
         self.saw_reasoning = False
         self.calls: list[ToolCall] = []
+        self.unclosed = 0
+        # The reasoning block a region inside it interrupted, to go back to after it.
+        self.region_in: tuple[str, ...] | None = None
         self.invalid: list[InvalidToolCall] = []
         self.closes: tuple[str, ...] = ()
         self.region: tuple[Opener, int, int] | None = None
@@ -237,6 +253,9 @@ class Scanner:
             self.events.append(StreamDelta(reasoning=delta))
 
     def _emit_region(self, region: Region) -> None:
+        if region.unclosed and any(isinstance(i, ToolCall) for i in region.items):
+            self.unclosed += 1
+            _log.info("%s: tool call accepted without its closing marker", self.fmt.name)
         for item in region.items:
             if isinstance(item, InvalidToolCall):
                 self.invalid.append(item)
@@ -255,7 +274,10 @@ class Scanner:
                     )
                 )
             )
-        self._emit_content(region.content)
+        if self.region_in is not None:
+            self._emit_reasoning(region.content)
+        else:
+            self._emit_content(region.content)
 
     # -- scanning -------------------------------------------------------------
 
@@ -366,6 +388,10 @@ class Scanner:
             k = buf.find(c, self.pos)
             if k >= 0 and (j < 0 or k < j or (k == j and len(c) > len(close))):
                 j, close = k, c
+        if self.fmt.reasoning_openers:
+            entered = self._call_in_reasoning(len(buf) if j < 0 else j, final)
+            if entered is not None:
+                return entered
         if j >= 0:
             self._emit_reasoning(buf[self.pos : j])
             self.pos = self.scan_from = j + len(close)
@@ -375,9 +401,36 @@ class Scanner:
         if not final:
             longest = max(len(c) for c in self.closes)
             hold = partial_suffix_start(buf, self.pos, self.closes, longest)
+            triggers = self.fmt.reasoning_triggers
+            if triggers:
+                longest = max(len(t) for t in triggers)
+                hold = min(hold, partial_suffix_start(buf, self.pos, triggers, longest))
         self._emit_reasoning(buf[self.pos : hold])
         self.pos = self.scan_from = hold
         return False
+
+    def _call_in_reasoning(self, limit: int, final: bool) -> bool | None:
+        # A call opener before the block's end enters a region (True); one that cannot
+        # tell yet holds the reasoning at it (False); None when there is none.
+        buf = self.buf
+        at = self.pos
+        while True:
+            hits = [k for t in self.fmt.reasoning_triggers if 0 <= (k := buf.find(t, at)) < limit]
+            if not hits:
+                return None
+            k = min(hits)
+            for opener in self.fmt.reasoning_openers:
+                end = match_pattern(opener.pattern, buf, k, final)
+                if end == NEED_MORE:
+                    self._emit_reasoning(buf[self.pos : k])
+                    self.pos = self.scan_from = k
+                    return False
+                if end >= 0:
+                    self._emit_reasoning(buf[self.pos : k])
+                    self.region_in = self.closes
+                    self._enter(k, end, opener)
+                    return True
+            at = k + 1
 
     def _step_region(self, final: bool) -> bool:
         assert self.region is not None
@@ -400,6 +453,9 @@ class Scanner:
         self._emit_region(region)
         self.pos = self.scan_from = end
         self.mode = _CONTENT
+        if self.region_in is not None:
+            # The region sat inside a think block, which goes on after it.
+            self.mode, self.closes, self.region_in = _REASONING, self.region_in, None
         self.region = None
         self.region_seen = 0
         return True
@@ -474,4 +530,5 @@ class Scanner:
             calls=list(self.calls),
             invalid=list(self.invalid),
             reasoning=reasoning if reasoning else None,
+            unclosed=self.unclosed,
         )

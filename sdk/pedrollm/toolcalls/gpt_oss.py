@@ -8,6 +8,12 @@ The analysis channel is reasoning; final and plain commentary messages are conte
 (their header tokens carry no text). ``<|call|>`` and ``<|return|>`` end the turn, so
 servers often cut them off: a call whose JSON is complete at the end of the text
 counts.
+
+The recipient may also stand in the role header, before the channel:
+``<|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>``.
+A server's prompt ends with ``<|start|>assistant``, so a reply that opens with a call
+starts at `` to=functions.get_weather``: at the very start of the reply that opens a
+call too.
 """
 
 from __future__ import annotations
@@ -78,6 +84,8 @@ FORMAT = ToolCallFormat(
         drop((END,)),
         drop((RETURN,)),
     ),
+    # The reply continues the prompt's ``<|start|>assistant``: its header's recipient.
+    start_openers=(Opener((WS, "to="), until(CALL), _decode),),
     renderer=render,
     reasoning=((CHANNEL + "analysis" + MESSAGE, END),),
     markers=(START, CHANNEL, MESSAGE, CALL, END, RETURN, CONSTRAIN),

@@ -5,9 +5,9 @@ Values are bare text; the tool's JSON schema types them (``schema.convert``).
 
 from __future__ import annotations
 
-from pedrollm.toolcalls.engine import Opener, ToolCallFormat
+from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.regions import decoder, join_content, until
-from pedrollm.toolcalls.xmlcalls import invoke_blocks, value_text
+from pedrollm.toolcalls.xmlcalls import Items, invoke_blocks, value_text
 from pedrollm.types import ToolCall
 
 OPEN = "<minimax:tool_call>"
@@ -27,9 +27,16 @@ def render(calls: list[ToolCall], content: str = "") -> str:
     return join_content(content, [f"{OPEN}\n{body}{CLOSE}"] if calls else [])
 
 
+def _unclosed_body(body: str, tools: Tools) -> Items:
+    # Whole invokes only: the reply ended after one's ``</invoke>``.
+    if not body.rstrip().endswith("</invoke>"):
+        return []
+    return invoke_blocks(body, tools)
+
+
 FORMAT = ToolCallFormat(
     name="minimax_m2",
-    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, invoke_blocks)),),
+    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, invoke_blocks, _unclosed_body)),),
     renderer=render,
     markers=(OPEN, CLOSE, "<invoke", "</invoke>", "<parameter", "</parameter>"),
     untyped_values=True,

@@ -3,7 +3,9 @@
 Written bare (Llama 3.2 and 4 pythonic templates, ToolACE), inside Llama 4's
 ``<|python_start|>...<|python_end|>`` or LFM2's
 ``<|tool_call_start|>...<|tool_call_end|>``. Read with ``ast``, never evaluated.
-A bare bracket that turns out not to be a list of calls stays content.
+A bare bracket that turns out not to be a list of calls stays content; a list of
+keyword calls whose value is not a literal (``f(x=inf)``, ``f(x=1e999)``: JSON has no
+infinity) is a refused call.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import MALFORMED, scan_value
 from pedrollm.toolcalls.markers import IDENT, WS
 from pedrollm.toolcalls.pyliterals import LiteralError, call_parts, parse_expression, render_call
-from pedrollm.toolcalls.regions import body_of, bracket_end, join_content, unterminated, until
+from pedrollm.toolcalls.regions import (
+    accept_unclosed,
+    body_of,
+    bracket_end,
+    join_content,
+    unterminated,
+    until,
+)
 from pedrollm.toolcalls.result import Region
 from pedrollm.types import InvalidToolCall, ToolCall
 
@@ -39,6 +48,10 @@ def _wrapped(open_: str, close: str) -> Opener:
     def decode(region: str, head_len: int, tools: Tools) -> Region:
         body, closed = body_of(region, head_len, close)
         if not closed:
+            # The reply ended after a whole list: the end token was cut off.
+            code = body.strip()
+            if code.startswith("[") and scan_value(code, 0) == len(code):
+                return accept_unclosed(region, close, calls_from_python(code, region))
             return unterminated(region, close)
         if not body.strip():
             return Region(items=[InvalidToolCall(raw=region, error="empty tool call")])
@@ -54,10 +67,26 @@ def _bare_decode(region: str, head_len: int, tools: Tools) -> Region:
     if end == MALFORMED:
         return Region(content=region)
     items = calls_from_python(region, region)
-    if len(items) == 1 and isinstance(items[0], InvalidToolCall):
+    if len(items) == 1 and isinstance(items[0], InvalidToolCall) and not _call_shaped(region):
         # Brackets that close but hold no calls were prose, not a tool call.
         return Region(content=region)
     return Region(items=items)
+
+
+def _call_shaped(code: str) -> bool:
+    # ``[f(a=...), g(b=...)]``: a list of keyword-only calls of names. Such a list is a
+    # tool call even when a value is not a literal JSON can carry (``1e999``, ``inf``).
+    try:
+        node = parse_expression(code)
+    except LiteralError:
+        return False
+    return isinstance(node, ast.List) and all(
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name | ast.Attribute)
+        and not e.args
+        and all(k.arg is not None for k in e.keywords)
+        for e in node.elts
+    )
 
 
 BARE = Opener(("[", WS, IDENT, WS, "("), bracket_end, _bare_decode)

@@ -19,6 +19,10 @@ def _body(body: str, tools: Tools) -> Items:
     return function_blocks(body, tools, strip_newline=True)
 
 
+def _unclosed_body(body: str, tools: Tools) -> Items:
+    return function_blocks(body, tools, strip_newline=True, strict=True)
+
+
 def render(calls: list[ToolCall], content: str = "") -> str:
     """Write content, then one ``<seed:tool_call>`` block per call."""
     blocks = [f"{OPEN}\n{render_function(c.name, c.args, newline=True)}\n{CLOSE}" for c in calls]
@@ -27,7 +31,7 @@ def render(calls: list[ToolCall], content: str = "") -> str:
 
 FORMAT = ToolCallFormat(
     name="seed_oss",
-    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, _body)),),
+    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, _body, _unclosed_body)),),
     renderer=render,
     reasoning=(("<seed:think>", "</seed:think>"),),
     markers=(OPEN, CLOSE, "<function=", "</function>", "<parameter=", "</parameter>"),

@@ -21,8 +21,8 @@ from pedrollm.toolcalls.regions import (
     body_of,
     bracket_end,
     join_content,
+    json_then,
     unterminated,
-    until,
 )
 from pedrollm.toolcalls.result import Region
 from pedrollm.types import InvalidToolCall, ToolCall
@@ -57,7 +57,8 @@ def _wrapped(open_: str, close: str) -> Opener:
             return Region(items=[InvalidToolCall(raw=region, error="empty tool call")])
         return Region(items=calls_from_python(body, region))
 
-    return Opener((open_,), until(close), decode)
+    # The list is scanned string-aware, so its end token inside a value is text.
+    return Opener((open_,), json_then(close), decode)
 
 
 def _bare_decode(region: str, head_len: int, tools: Tools) -> Region:

@@ -19,6 +19,7 @@ markers have 2 checked on text that opens with them.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -235,3 +236,42 @@ def test_any_split_of_text_opening_with_start_markers_streams_to_the_parse_resul
     result, deltas = stream(fmt, text, cuts, think_open=think_open)
     assert result == fmt.parse(text, think_open=think_open)
     assert_deltas_add_up(result, deltas)
+
+
+# Qwen3-Coder values are bare text: a value may hold the format's own closing tags
+# (code, XML). It is read whole unless it holds what the template writes after a
+# value: ``</parameter>`` starting a line, then ``<parameter=`` or ``</function>``.
+_AMBIGUOUS = re.compile(r"\n</parameter>\s*(<parameter=|</function>)")
+tag_rich_values = (
+    st.lists(
+        st.sampled_from(
+            ["</parameter>", "</function>", "<parameter=x>", "<function=f>", "\n", " ", "a", "<"]
+        ),
+        max_size=8,
+    )
+    .map("".join)
+    .filter(lambda v: _AMBIGUOUS.search("\n" + v) is None)
+)
+
+
+@PER_FORMAT
+@given(
+    values=st.dictionaries(st.sampled_from(["path", "content", "x"]), tag_rich_values, min_size=1),
+    bare=st.booleans(),
+    data=st.data(),
+)
+def test_qwen3_coder_values_holding_its_closing_tags_round_trip(
+    values: dict[str, str], bare: bool, data: st.DataObject
+) -> None:
+    fmt = get_format("qwen3_coder")
+    text = fmt.render([ToolCall(id="", name="write_file", args=values)], "Writing it.")
+    if bare:
+        text = text.replace("<tool_call>\n", "").replace("\n</tool_call>", "")
+    result = fmt.parse(text)
+    assert result.calls == [ToolCall(id="call_0", name="write_file", args=values)]
+    assert (result.content, result.invalid) == ("Writing it.", [])
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    assert stream(fmt, text, cuts)[0] == result
+    for cut in data.draw(st.lists(st.integers(0, len(text) - 1), min_size=1, max_size=6)):
+        got = fmt.parse(text[:cut]).calls
+        assert got in ([], result.calls), f"prefix {text[:cut]!r}"

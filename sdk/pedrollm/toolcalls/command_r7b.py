@@ -45,6 +45,6 @@ FORMAT = ToolCallFormat(
     renderer=render,
     reasoning=(("<|START_THINKING|>", "<|END_THINKING|>"),),
     markers=(START_ACTION, END_ACTION, START_RESPONSE, END_RESPONSE, START_TEXT, END_TEXT),
-    description="Command R7B: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
+    description="Command R7B, Command A: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
     aliases=("command_r", "cohere", "command_a"),
 )

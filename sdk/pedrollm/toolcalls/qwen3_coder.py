@@ -34,7 +34,9 @@ def render(calls: list[ToolCall], content: str = "") -> str:
 def _bare_function(region: str, head_len: int, tools: Tools) -> Region:
     if not region.endswith(FUNCTION_CLOSE):
         return unterminated(region, FUNCTION_CLOSE)
-    return Region(items=function_blocks(region, tools, strip_newline=True))
+    # No outer closing tag vouches for the block: every value must have closed as
+    # the layout does, or a reply cut inside a value would yield a wrong call.
+    return Region(items=function_blocks(region, tools, strip_newline=True, strict=True))
 
 
 FORMAT = ToolCallFormat(

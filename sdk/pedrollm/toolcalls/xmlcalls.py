@@ -148,8 +148,9 @@ def function_blocks(body: str, tools: Tools, strip_newline: bool, strict: bool =
 def function_end(text: str, start: int, head_end: int, final: bool) -> int | None:
     """Region is one ``<function=f>`` block, to its ``</function>`` (a value may hold one).
 
-    Parameters are walked as ``value_end`` reads them; text that is not a parameter
-    ends the region at the next ``</function>``.
+    Parameters are walked as ``value_end`` reads them; a value that never closes runs
+    to the end of the text, and text that is not a parameter ends the region at the
+    next ``</function>``.
     """
     pos = head_end
     n = len(text)
@@ -164,9 +165,11 @@ def function_end(text: str, start: int, head_end: int, final: bool) -> int | Non
             vend = value_end(text, q + 1, final) if q >= 0 else (-1 if final else None)
             if vend is None:
                 return None
-            if vend >= 0:
-                pos = vend + len(PARAM_CLOSE)
-                continue
+            if vend < 0:
+                # A value that never closed runs to the end: the reply was cut in it.
+                return n
+            pos = vend + len(PARAM_CLOSE)
+            continue
         elif not final and "<parameter=".startswith(text[p:]):
             return None
         j = text.find(FUNCTION_CLOSE, p)

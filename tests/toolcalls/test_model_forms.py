@@ -349,6 +349,13 @@ def test_qwen35_calls_before_the_prompt_opened_think_block_closes() -> None:
     assert r.reasoning == "The user wants the weather. I'll call the tool."
     assert calls(r) == [("call_0", "get_weather", {"city": "Paris"})]
     assert r.content == ""
+    # Closed after the call, and read without being told the prompt opened the block.
+    closed = text + "\nDone thinking.</think>It is sunny."
+    r = same_streamed(closed, "qwen3_coder", think_open=None)
+    assert r.reasoning == "The user wants the weather. I'll call the tool.\n\nDone thinking."
+    assert calls(r) == [("call_0", "get_weather", {"city": "Paris"})]
+    assert r.content == "It is sunny."
+    assert same_streamed(closed, "qwen3_coder", think_open=True) == r
 
 
 def test_hermes_never_reads_calls_inside_reasoning() -> None:

@@ -480,10 +480,11 @@ class Scanner:
         j = self.buf.find(closing)
         k = self.buf.find(opening)
         if j >= 0 and (k < 0 or j < k):
+            # Read from the start as the block the prompt opened (calls in it included,
+            # where the format reads them), as think_open=True would.
             self.saw_reasoning = True
-            self._emit_reasoning(self.buf[:j])
-            self.pos = self.scan_from = j + len(closing)
-            self.mode = _CONTENT
+            self.mode = _REASONING
+            self.closes = (closing,)
             # The reply started inside the block: its content does not start the reply.
             self.at_start = False
             return True

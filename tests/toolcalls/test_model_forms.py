@@ -391,6 +391,18 @@ def test_hermes_never_reads_calls_inside_reasoning() -> None:
          "deepseek_v3_1", ("call_0", "get_weather", {"city": "Paris"})),
         ('<TOOLCALL>[{"name": "get_weather", "arguments": {"city": "Paris"}}]', "nemotron",
          ("call_0", "get_weather", {"city": "Paris"})),
+        ('<tool_calls>\n[{"name": "get_weather", "arguments": {"city": "Paris"}}]', "jamba",
+         ("call_0", "get_weather", {"city": "Paris"})),
+        ('<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", '
+         '"parameters": {"city": "Paris"}}]', "command_r7b",
+         ("0", "get_weather", {"city": "Paris"})),
+        ("<seed:tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n"
+         "</function>", "seed_oss", ("call_0", "get_weather", {"city": "Paris"})),
+        ('<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris'
+         "</parameter>\n</invoke>\n", "minimax_m2", ("call_0", "get_weather", {"city": "Paris"})),
+        ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n"
+         '```json\n{"city": "Paris"}\n```', "deepseek_r1",
+         ("call_0", "get_weather", {"city": "Paris"})),
     ],
 )  # fmt: skip
 def test_a_whole_body_at_the_end_of_a_reply_counts_without_its_closing_marker(

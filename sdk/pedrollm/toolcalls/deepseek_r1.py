@@ -39,18 +39,33 @@ CALLS_BEGIN_VARIANTS = (
     "<｜tool▁calls｜>",
 )
 
-# The closing fence usually has a line of its own; models also close it on the JSON's
-# last line (```` {"a": 1}``` ````), which both peers read.
-_FENCED = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n(.*?)\s*```\s*\Z", re.DOTALL)
+# The name's line and the opening fence; the closing fence ends the text.
+_FENCE_HEAD = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n")
+FENCE = "```"
+
+
+def _fenced(right: str) -> tuple[str, str] | None:
+    """The name and the JSON of R1's ``name\n```json\n{...}\n```` ``, or None.
+
+    The closing fence usually has a line of its own; models also close it on the
+    JSON's last line (``{"a": 1}```), which both peers read.
+    """
+    m = _FENCE_HEAD.match(right)
+    if m is None:
+        return None
+    rest = right[m.end() :].rstrip()
+    if not rest.endswith(FENCE):
+        return None
+    return m.group(1), rest[: -len(FENCE)]
 
 
 def _one_call(inner: str, whole: bool = False) -> ToolCall | InvalidToolCall:
     left, sep, right = inner.partition(SEP)
     if not sep:
         return InvalidToolCall(raw=inner, error=f"no {SEP} in tool call")
-    m = _FENCED.match(right)
-    if left.strip() == "function" and m is not None:
-        name, args_text = m.group(1), m.group(2)
+    fenced = _fenced(right) if left.strip() == "function" else None
+    if fenced is not None:
+        name, args_text = fenced
     else:
         name, args_text = left.strip(), right
     if not name:

@@ -75,9 +75,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Built once: json.loads with hooks would build a decoder per call.
+_STRICT = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
 def loads_strict(text: str) -> Any:
     """Decode JSON, refusing what JSON has no value for: ``NaN``, ``Infinity``, ``1e999``."""
-    return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    return _STRICT.decode(text)
 
 
 def load_lenient(text: str) -> Any:

@@ -82,11 +82,5 @@ def test_the_graph_sees_lazy_imports() -> None:
     assert "pedrollm.backends" in graph["pedrollm.config_checks"]
 
 
-def test_no_import_cycle_outside_toolcalls() -> None:
-    # toolcalls/ has its own engine <-> registry cycle, being removed separately
-    # (issue 15 item 3); every other module must stay out of any cycle.
-    outside = [
-        sorted(c) for c in cycles(import_graph())
-        if any(not m.startswith("pedrollm.toolcalls") for m in c)
-    ]
-    assert outside == []
+def test_no_import_cycle_in_the_sdk() -> None:
+    assert [sorted(c) for c in cycles(import_graph())] == []

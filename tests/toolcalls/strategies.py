@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from pedrollm.toolcalls import deepseek_r1, functionary_v3_2, get_format, granite
+from pedrollm.toolcalls import (
+    command_r7b,
+    deepseek_r1,
+    functionary_v3_2,
+    get_format,
+    gpt_oss,
+    granite,
+    hermes,
+    kimi_k2,
+    mistral,
+    nemotron,
+)
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.registry import FORMATS
 from pedrollm.types import ToolCall, ToolDefinition
@@ -33,7 +45,8 @@ MARKERS = _all_markers()
 SPECIALS = [
     "{", "}", "[", "]", "(", ")", '"', "'", "\\", "\\n", "\\u00e9", "\n", "\r\n", " ", "\t",
     ":", ",", ";", "=", "<", ">", "/", "|", "é", "中文", "😀", "｜", "▁", "\u2028", "\x00",
-    "true", "null", "```", "```json", '{"name": ', '"arguments"', "name", "call", "<tool_ca",
+    "true", "null", "1e999", "NaN", "-Infinity", "inf", "```", "```json", '{"name": ',
+    '"arguments"', "name", "call", "<tool_ca",
     "</", "<|", "|>", "[TOOL_", ">>>", "functions.", "f(", "[a(", "to=",
 ]  # fmt: skip
 
@@ -169,47 +182,189 @@ def text_from_the_start_markers(fmt: ToolCallFormat) -> st.SearchStrategy[str]:
     return st.tuples(head, tricky_text).map("".join)
 
 
+@dataclass(frozen=True)
+class Form:
+    """Another form of a rendered reply: its text, and what parsing it must give back."""
+
+    text: str
+    content: str
+    reasoning: str | None = None
+    think_open: bool = False
+
+
 # Other forms of a rendered reply that servers and models also write, per format:
-# (rendered text, its calls) -> (the other form, the reasoning it carries).
-OtherForm = Callable[[str, list[ToolCall]], st.SearchStrategy[tuple[str, str | None]]]
+# (rendered text, its content, its calls) -> that form.
+OtherForm = Callable[[str, str, list[ToolCall]], st.SearchStrategy[Form]]
 
 
 @st.composite
 def _deepseek_begin_spelling(
-    draw: st.DrawFn, text: str, calls: list[ToolCall]
-) -> tuple[str, str | None]:
+    draw: st.DrawFn, text: str, content: str, calls: list[ToolCall]
+) -> Form:
     """The section's begin token spelled another way (the R1 distills of Qwen)."""
     begin = draw(st.sampled_from(deepseek_r1.CALLS_BEGIN_VARIANTS))
     assert text.count(deepseek_r1.CALLS_BEGIN) == 1
-    return text.replace(deepseek_r1.CALLS_BEGIN, begin), None
+    return Form(text.replace(deepseek_r1.CALLS_BEGIN, begin), content)
+
+
+def _deepseek_fence_on_the_json_line(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """R1's closing fence written right after the JSON, on its last line."""
+    fence = "\n```" + deepseek_r1.CALL_END
+    assert text.count(fence) == len(calls)
+    return st.just(Form(text.replace(fence, "```" + deepseek_r1.CALL_END), content))
 
 
 def _functionary_after_the_prompt(
-    text: str, calls: list[ToolCall]
-) -> st.SearchStrategy[tuple[str, str | None]]:
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
     """The reply as a server returns it: the prompt ended with the first ``>>>``."""
     assert text.startswith(functionary_v3_2.PREFIX)
     # At the start, ``all`` opens the text: a first call named ``all`` cannot be told
     # from it (llama.cpp reads it as text too).
     assume(calls[0].name != "all")
-    return st.just((text[len(functionary_v3_2.PREFIX) :], None))
+    return st.just(Form(text[len(functionary_v3_2.PREFIX) :], content))
 
 
 @st.composite
 def _granite_thinking_in_prose(
-    draw: st.DrawFn, text: str, calls: list[ToolCall]
-) -> tuple[str, str | None]:
+    draw: st.DrawFn, text: str, content: str, calls: list[ToolCall]
+) -> Form:
     """Granite 3.2 with thinking on: the thought in prose, then the response."""
     thought = draw(tricky_text.filter(lambda t: not any(r in t for r in granite.RESPONSE_STARTS)))
     start = draw(st.sampled_from(granite.THOUGHT_STARTS))
     response = draw(st.sampled_from(granite.RESPONSE_STARTS))
     lead, mid, after = (draw(st.sampled_from(["", " ", "\n", "\n\n"])) for _ in range(3))
-    return f"{lead}{start}{mid}{thought}{mid}{response}{after}{text}", thought.strip() or None
+    text = f"{lead}{start}{mid}{thought}{mid}{response}{after}{text}"
+    return Form(text, content, thought.strip() or None)
 
 
-OTHER_FORMS: dict[str, OtherForm] = {
-    "deepseek_r1": _deepseek_begin_spelling,
-    "deepseek_v3_1": _deepseek_begin_spelling,
-    "functionary_v3_2": _functionary_after_the_prompt,
-    "granite": _granite_thinking_in_prose,
+def _granite_31_plain_tag(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """Granite 3.1: the list after a plain-text ``<tool_call>``, closed or not."""
+    # The first marker is the list's (a JSON string may hold another).
+    plain = text.replace(granite.TOOL_CALL, granite.TEXT_TOOL_CALL, 1)
+    return st.sampled_from([Form(plain, content), Form(plain + "</tool_call>", content)])
+
+
+@st.composite
+def _gpt_oss_recipient_in_header(
+    draw: st.DrawFn, text: str, content: str, calls: list[ToolCall]
+) -> Form:
+    """The recipient in the role header; with no text first, the reply continues the
+    prompt's ``<|start|>assistant``."""
+    for c in calls:
+        old = f"{gpt_oss.START}assistant{gpt_oss.CHANNEL}commentary to=functions.{c.name} "
+        new = f"{gpt_oss.START}assistant to=functions.{c.name}{gpt_oss.CHANNEL}commentary "
+        text = text.replace(old, new, 1)
+    head = gpt_oss.START + "assistant"
+    if not content and draw(st.booleans()):
+        text = text[len(head) :]
+    return Form(text, content)
+
+
+def _qwen3_coder_without_tool_call_tags(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """The ``<function=...>`` blocks with no ``<tool_call>`` around them."""
+    bare = text.replace(hermes.OPEN + "\n", "").replace("\n" + hermes.CLOSE, "")
+    return st.just(Form(bare, content))
+
+
+@st.composite
+def _calls_inside_an_open_think_block(
+    draw: st.DrawFn, text: str, content: str, calls: list[ToolCall], fmt: ToolCallFormat,
+    opened_by_prompt: bool,
+) -> Form:
+    """The whole reply inside a think block never closed (opened by the prompt, or by
+    ``<think>``): the text is reasoning, the calls are read."""
+    thought = draw(text_without_markers(fmt))
+    reasoning = (f"{thought}\n{content}" if content else thought).strip() or None
+    head = "" if opened_by_prompt else "<think>"
+    return Form(f"{head}{thought}\n{text}", "", reasoning, think_open=opened_by_prompt)
+
+
+def _without_the_last_closing_marker(
+    close: str, *, also: str = ""
+) -> OtherForm:
+    """The reply ended before its last closing marker (and ``also`` before it)."""
+
+    def form(text: str, content: str, calls: list[ToolCall]) -> st.SearchStrategy[Form]:
+        cut = also + close
+        assert text.endswith(cut)
+        return st.just(Form(text[: -len(cut)], content))
+
+    return form
+
+
+def _pythonic_in_llama4_tags_cut_before_the_end(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """Llama 4's ``<|python_start|>`` list with its ``<|python_end|>`` cut off."""
+    body = text[len(content) + 1 :] if content else text
+    assert body.startswith("[")
+    lead = f"{content}\n" if content else ""
+    return st.just(Form(f"{lead}<|python_start|>{body}", content))
+
+
+def _command_a_text_wrapper(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """Command A: the text before the action inside ``<|START_TEXT|>...<|END_TEXT|>``."""
+    action = text[len(content) + 1 :] if content else text
+    assert action.startswith(command_r7b.START_ACTION)
+    wrapped = f"{command_r7b.START_TEXT}{content}{command_r7b.END_TEXT}" if content else ""
+    return st.just(Form(wrapped + action, content))
+
+
+def _mistral_v11_without_args_token(
+    text: str, content: str, calls: list[ToolCall]
+) -> st.SearchStrategy[Form]:
+    """A server dropped the ``[ARGS]`` control token (and the ids with ``[CALL_ID]``)."""
+    for i, c in enumerate(calls):
+        text = text.replace(f"{mistral.CALL_ID}{c.id or f'call_{i}'}{mistral.ARGS}", "", 1)
+    return st.just(Form(text, content))
+
+
+OTHER_FORMS: dict[str, dict[str, OtherForm]] = {
+    "deepseek_r1": {
+        "begin spelling": _deepseek_begin_spelling,
+        "fence on the JSON line": _deepseek_fence_on_the_json_line,
+    },
+    "deepseek_v3_1": {
+        "begin spelling": _deepseek_begin_spelling,
+        "no section end": _without_the_last_closing_marker(deepseek_r1.CALLS_END),
+    },
+    "deepseek_v3_2": {
+        "no section end": _without_the_last_closing_marker("</｜DSML｜function_calls>"),
+    },
+    "functionary_v3_2": {"after the prompt": _functionary_after_the_prompt},
+    "granite": {
+        "thinking in prose": _granite_thinking_in_prose,
+        "granite 3.1 plain tag": _granite_31_plain_tag,
+    },
+    "gpt_oss": {"recipient in the header": _gpt_oss_recipient_in_header},
+    "hermes": {"no last </tool_call>": _without_the_last_closing_marker("\n" + hermes.CLOSE)},
+    "qwen3_coder": {
+        "no <tool_call>": _qwen3_coder_without_tool_call_tags,
+        "no last </tool_call>": _without_the_last_closing_marker("\n" + hermes.CLOSE),
+        "inside the prompt's think block": lambda t, c, calls: _calls_inside_an_open_think_block(
+            t, c, calls, get_format("qwen3_coder"), opened_by_prompt=True
+        ),
+    },
+    "kimi_k2": {
+        "no section end": _without_the_last_closing_marker(kimi_k2.SECTION_END),
+        "no call or section end": _without_the_last_closing_marker(
+            kimi_k2.SECTION_END, also=kimi_k2.CALL_END
+        ),
+        "inside an unclosed <think>": lambda t, c, calls: _calls_inside_an_open_think_block(
+            t, c, calls, get_format("kimi_k2"), opened_by_prompt=False
+        ),
+    },
+    "pythonic": {"llama 4 without <|python_end|>": _pythonic_in_llama4_tags_cut_before_the_end},
+    "command_r7b": {"command a text wrapper": _command_a_text_wrapper},
+    "mistral_v11": {"no [ARGS]": _mistral_v11_without_args_token},
+    "nemotron": {"no </TOOLCALL>": _without_the_last_closing_marker(nemotron.CLOSE)},
 }

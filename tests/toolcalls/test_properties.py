@@ -7,12 +7,19 @@
 5. every strict prefix of a rendered reply yields no wrong call.
 
 Formats that servers and models also write in other forms (strategies.OTHER_FORMS:
-DeepSeek's begin-token spellings, Functionary v3.2 after the prompt's ``>>>``,
-Granite 3.2's thinking in prose) have 1, 2 and 5 checked on those forms too, and
-formats with start-only markers have 2 checked on text that opens with them.
+DeepSeek's begin-token spellings and R1's fence on the JSON's line, Functionary v3.2
+after the prompt's ``>>>``, Granite 3.2's thinking in prose and 3.1's plain
+``<tool_call>``, gpt-oss's recipient in the role header, Qwen3-Coder without
+``<tool_call>``, calls inside an open think block (Qwen3.5, Kimi K2), replies cut
+before their last closing marker, Command A's text wrapper, Mistral v11 without
+``[ARGS]``) have 1, 2 and 5 checked on those forms too, and formats with start-only
+markers have 2 checked on text that opens with them.
 """
 
 from __future__ import annotations
+
+import json
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -24,6 +31,7 @@ from pedrollm.types import StreamDelta, ToolCall, ToolDefinition
 
 from .strategies import (
     OTHER_FORMS,
+    Form,
     calls_for,
     consistent_types,
     text_from_the_start_markers,
@@ -137,6 +145,9 @@ def test_arbitrary_text_and_bytes_never_raise(name: str, text: str, raw: bytes) 
     for t in (text, raw.decode("utf-8", "replace"), raw.decode("latin-1")):
         result = fmt.parse(t)
         assert isinstance(result, ParseResult)
+        # Whatever was read can be sent on as JSON: no NaN, no Infinity.
+        for call in result.calls:
+            json.dumps(call.args, allow_nan=False)
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -152,60 +163,59 @@ def test_no_strict_prefix_of_a_reply_yields_a_wrong_call(name: str, data: st.Dat
         assert got == full[: len(got)], f"prefix {text[:cut]!r}"
 
 
-OTHER_FORM_FORMATS = sorted(OTHER_FORMS)
+OTHER_FORM_CASES = [(f, name) for f, forms in sorted(OTHER_FORMS.items()) for name in forms]
 
 
 @st.composite
 def other_form(
-    draw: st.DrawFn, fmt: ToolCallFormat
-) -> tuple[str, str, str | None, list[ToolCall], list[ToolDefinition]]:
+    draw: st.DrawFn, fmt: ToolCallFormat, form: str
+) -> tuple[Form, list[ToolCall], list[ToolDefinition]]:
     text, content, calls, tools = draw(rendered(fmt))
-    other, reasoning = draw(OTHER_FORMS[fmt.name](text, calls))
-    return other, content, reasoning, calls, tools
+    return draw(OTHER_FORMS[fmt.name][form](text, content, calls)), calls, tools
 
 
-@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
 def test_parse_of_another_form_gives_back_calls_content_and_reasoning(
-    name: str, data: st.DataObject
+    name: str, form: str, data: st.DataObject
 ) -> None:
     fmt = get_format(name)
-    text, content, reasoning, calls, tools = data.draw(other_form(fmt))
-    result = fmt.parse(text, tools)
+    other, calls, tools = data.draw(other_form(fmt, form))
+    result = fmt.parse(other.text, tools, think_open=other.think_open)
     assert result.calls == expected_calls(fmt, calls)
-    assert result.content == content.strip()
+    assert result.content == other.content.strip()
     assert result.invalid == []
-    assert result.reasoning == reasoning
+    assert result.reasoning == other.reasoning
 
 
-@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
 def test_any_split_of_another_form_streams_to_the_parse_result(
-    name: str, data: st.DataObject
+    name: str, form: str, data: st.DataObject
 ) -> None:
     fmt = get_format(name)
-    text, _, _, _, tools = data.draw(other_form(fmt))
-    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
-    result, deltas = stream(fmt, text, cuts, tools)
-    assert result == fmt.parse(text, tools)
+    other, _, tools = data.draw(other_form(fmt, form))
+    cuts = data.draw(st.lists(st.integers(0, len(other.text)), max_size=12))
+    result, deltas = stream(fmt, other.text, cuts, tools, think_open=other.think_open)
+    assert result == fmt.parse(other.text, tools, think_open=other.think_open)
     assert_deltas_add_up(result, deltas)
 
 
-@pytest.mark.parametrize("name", OTHER_FORM_FORMATS)
+@pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
 def test_no_strict_prefix_of_another_form_yields_a_wrong_call(
-    name: str, data: st.DataObject
+    name: str, form: str, data: st.DataObject
 ) -> None:
     fmt = get_format(name)
-    text, _, _, calls, tools = data.draw(other_form(fmt))
+    other, calls, tools = data.draw(other_form(fmt, form))
     full = expected_calls(fmt, calls)
-    cuts = data.draw(st.lists(st.integers(0, len(text) - 1), min_size=1, max_size=8))
+    cuts = data.draw(st.lists(st.integers(0, len(other.text) - 1), min_size=1, max_size=8))
     for cut in cuts:
-        got = fmt.parse(text[:cut], tools).calls
-        assert got == full[: len(got)], f"prefix {text[:cut]!r}"
+        got = fmt.parse(other.text[:cut], tools, think_open=other.think_open).calls
+        assert got == full[: len(got)], f"prefix {other.text[:cut]!r}"
 
 
 START_MARKER_FORMATS = [
@@ -226,3 +236,42 @@ def test_any_split_of_text_opening_with_start_markers_streams_to_the_parse_resul
     result, deltas = stream(fmt, text, cuts, think_open=think_open)
     assert result == fmt.parse(text, think_open=think_open)
     assert_deltas_add_up(result, deltas)
+
+
+# Qwen3-Coder values are bare text: a value may hold the format's own closing tags
+# (code, XML). It is read whole unless it holds what the template writes after a
+# value: ``</parameter>`` starting a line, then ``<parameter=`` or ``</function>``.
+_AMBIGUOUS = re.compile(r"\n</parameter>\s*(<parameter=|</function>)")
+tag_rich_values = (
+    st.lists(
+        st.sampled_from(
+            ["</parameter>", "</function>", "<parameter=x>", "<function=f>", "\n", " ", "a", "<"]
+        ),
+        max_size=8,
+    )
+    .map("".join)
+    .filter(lambda v: _AMBIGUOUS.search("\n" + v) is None)
+)
+
+
+@PER_FORMAT
+@given(
+    values=st.dictionaries(st.sampled_from(["path", "content", "x"]), tag_rich_values, min_size=1),
+    bare=st.booleans(),
+    data=st.data(),
+)
+def test_qwen3_coder_values_holding_its_closing_tags_round_trip(
+    values: dict[str, str], bare: bool, data: st.DataObject
+) -> None:
+    fmt = get_format("qwen3_coder")
+    text = fmt.render([ToolCall(id="", name="write_file", args=values)], "Writing it.")
+    if bare:
+        text = text.replace("<tool_call>\n", "").replace("\n</tool_call>", "")
+    result = fmt.parse(text)
+    assert result.calls == [ToolCall(id="call_0", name="write_file", args=values)]
+    assert (result.content, result.invalid) == ("Writing it.", [])
+    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
+    assert stream(fmt, text, cuts)[0] == result
+    for cut in data.draw(st.lists(st.integers(0, len(text) - 1), min_size=1, max_size=6)):
+        got = fmt.parse(text[:cut]).calls
+        assert got in ([], result.calls), f"prefix {text[:cut]!r}"

@@ -2,7 +2,9 @@
 "parameters": {...}}]<|END_ACTION|>``.
 
 Thinking is ``<|START_THINKING|>...<|END_THINKING|>``; the response wrapper tags
-carry no text of their own. Ids come from ``tool_call_id``.
+carry no text of their own, nor do Command A's (Cohere 2) ``<|START_TEXT|>`` and
+``<|END_TEXT|>`` around the text it writes before an action. Ids come from
+``tool_call_id``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import drop, join_content, json_region
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 START_ACTION = "<|START_ACTION|>"
 END_ACTION = "<|END_ACTION|>"
 START_RESPONSE = "<|START_RESPONSE|>"
 END_RESPONSE = "<|END_RESPONSE|>"
+START_TEXT = "<|START_TEXT|>"
+END_TEXT = "<|END_TEXT|>"
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -36,15 +39,12 @@ FORMAT = ToolCallFormat(
         json_region((START_ACTION,), END_ACTION),
         drop((START_RESPONSE,)),
         drop((END_RESPONSE,)),
+        drop((START_TEXT,)),
+        drop((END_TEXT,)),
     ),
     renderer=render,
     reasoning=(("<|START_THINKING|>", "<|END_THINKING|>"),),
-    markers=(START_ACTION, END_ACTION, START_RESPONSE, END_RESPONSE),
-    description="Command R7B: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
+    markers=(START_ACTION, END_ACTION, START_RESPONSE, END_RESPONSE, START_TEXT, END_TEXT),
+    description="Command R7B, Command A: <|START_ACTION|>[{tool_call_id, tool_name, parameters}]",
     aliases=("command_r", "cohere", "command_a"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Command R7B format."""
-    return FORMAT.parse(text, tools)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
-from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
+from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient, scan_value
 from pedrollm.toolcalls.regions import join_content, spans, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 CALLS_BEGIN = "<｜tool▁calls▁begin｜>"
 CALLS_END = "<｜tool▁calls▁end｜>"
@@ -39,20 +39,40 @@ CALLS_BEGIN_VARIANTS = (
     "<｜tool▁calls｜>",
 )
 
-_FENCED = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n(.*)\n\s*```\s*\Z", re.DOTALL)
+# The name's line and the opening fence; the closing fence ends the text.
+_FENCE_HEAD = re.compile(r"\s*([^\n]+?)\s*\n\s*```(?:json)?\s*\n")
+FENCE = "```"
 
 
-def _one_call(inner: str) -> ToolCall | InvalidToolCall:
+def _fenced(right: str) -> tuple[str, str] | None:
+    """The name and the JSON of R1's ``name\n```json\n{...}\n```` ``, or None.
+
+    The closing fence usually has a line of its own; models also close it on the
+    JSON's last line (``{"a": 1}```), which both peers read.
+    """
+    m = _FENCE_HEAD.match(right)
+    if m is None:
+        return None
+    rest = right[m.end() :].rstrip()
+    if not rest.endswith(FENCE):
+        return None
+    return m.group(1), rest[: -len(FENCE)]
+
+
+def _one_call(inner: str, whole: bool = False) -> ToolCall | InvalidToolCall:
     left, sep, right = inner.partition(SEP)
     if not sep:
         return InvalidToolCall(raw=inner, error=f"no {SEP} in tool call")
-    m = _FENCED.match(right)
-    if left.strip() == "function" and m is not None:
-        name, args_text = m.group(1), m.group(2)
+    fenced = _fenced(right) if left.strip() == "function" else None
+    if fenced is not None:
+        name, args_text = fenced
     else:
         name, args_text = left.strip(), right
     if not name:
         return InvalidToolCall(raw=inner, error="tool call has no name")
+    bare = args_text.strip()
+    if whole and not (bare.startswith("{") and scan_value(bare, 0) == len(bare)):
+        return InvalidToolCall(raw=inner, error=f"tool call cut off before {CALL_END}", name=name)
     try:
         args = decode_arguments(load_lenient(args_text.strip()))
     except ValueError as exc:
@@ -60,21 +80,33 @@ def _one_call(inner: str) -> ToolCall | InvalidToolCall:
     return ToolCall(id="", name=name, args=args)
 
 
-def decode_calls(body: str) -> list[ToolCall | InvalidToolCall]:
-    """Decode the ``<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`` calls of a body in order."""
-    return [span if isinstance(span, InvalidToolCall) else _one_call(span)
-            for span in spans(body, CALL_BEGIN, CALL_END)]
+def decode_calls(body: str, closed: bool = True) -> list[ToolCall | InvalidToolCall]:
+    """Decode the ``<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>`` calls of a body in order.
+
+    In a body the reply ended in (not ``closed``) a last call cut off before its end
+    token counts when its arguments are whole.
+    """
+    items: list[ToolCall | InvalidToolCall] = []
+    for span in spans(body, CALL_BEGIN, CALL_END):
+        if isinstance(span, InvalidToolCall):
+            cut = _one_call(span.raw[len(CALL_BEGIN) :], whole=True) if not closed else span
+            items.append(cut if isinstance(cut, ToolCall) else span)
+        else:
+            items.append(_one_call(span))
+    return items
 
 
 def _decode_section(region: str, head_len: int, tools: Tools) -> Region:
-    items = decode_calls(region)
+    closed = region.endswith(CALLS_END)
+    items = decode_calls(region, closed)
     if not items:
         return Region(items=[InvalidToolCall(raw=region, error="no tool call in the section")])
-    return Region(items=items)
+    return Region(items=items, unclosed=not closed)
 
 
 def _decode_single(region: str, head_len: int, tools: Tools) -> Region:
-    return Region(items=decode_calls(region))
+    closed = region.endswith(CALL_END)
+    return Region(items=decode_calls(region, closed), unclosed=not closed)
 
 
 OPENERS = (
@@ -105,8 +137,3 @@ FORMAT = ToolCallFormat(
     description="DeepSeek R1 / V3: <｜tool▁call▁begin｜>function<｜tool▁sep｜>name ```json ...```",
     aliases=("deepseek", "deepseek_v3", "deepseek_r1_0528"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the DeepSeek R1 format."""
-    return FORMAT.parse(text, tools)

@@ -1,6 +1,7 @@
-"""DeepSeek V3.1 / V3.2: ``<｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}<｜tool▁call▁end｜>``
+"""DeepSeek V3.1: ``<｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}<｜tool▁call▁end｜>``
 inside ``<｜tool▁calls▁begin｜>...<｜tool▁calls▁end｜>``. R1's fenced layout is read too,
-and so are the other spellings of the begin token (see deepseek_r1).
+and so are the other spellings of the begin token (see deepseek_r1). V3.2 writes
+DSML instead (see deepseek_v3_2).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from pedrollm.toolcalls.deepseek_r1 import (
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -33,11 +33,6 @@ FORMAT = ToolCallFormat(
     renderer=render,
     markers=MARKERS,
     json_safe_markers=False,
-    description="DeepSeek V3.1/V3.2: <｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}",
-    aliases=("deepseek_v3_2", "deepseek_v31"),
+    description="DeepSeek V3.1: <｜tool▁call▁begin｜>name<｜tool▁sep｜>{json}",
+    aliases=("deepseek_v31",),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the DeepSeek V3.1 format."""
-    return FORMAT.parse(text, tools)

@@ -13,8 +13,10 @@ region whose end has not arrived), which is why a stream never takes text back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.markers import NEED_MORE, Pattern, match_pattern, partial_suffix_start
@@ -27,6 +29,8 @@ EndFinder = Callable[[str, int, int, bool], int | None]
 RegionDecoder = Callable[[str, int, "Tools"], Region]
 Tools = dict[str, ToolDefinition]
 Renderer = Callable[[list[ToolCall], str], str]
+
+_log = logging.getLogger("pedrollm.toolcalls")
 
 
 def positional_id(index: int, call: ToolCall) -> str:
@@ -61,6 +65,10 @@ class ToolCallFormat:
     # Special strings of the format: they cannot appear verbatim in content or in
     # unescaped (XML-style) argument values, because they would be read as structure.
     markers: tuple[str, ...] = ()
+    # Openers also read inside reasoning: models whose calls start with a special token
+    # write them inside an open think block (Kimi-K2-Thinking, Qwen3.5); after the
+    # region the block goes on.
+    reasoning_openers: tuple[Opener, ...] = ()
     # The most calls one rendered reply can hold (Llama 3.1 built-ins hold one).
     max_calls: int = 64
     # Tool names the format can write (pythonic ones must be Python identifiers).
@@ -88,7 +96,7 @@ class ToolCallFormat:
         think_open: bool | None = False,
     ) -> ParseResult:
         """Split a whole reply into content, tool calls, refused calls and reasoning."""
-        machine = _Machine(self, tools, think_open)
+        machine = Scanner(self, tools, think_open)
         machine.buf = text
         machine.advance(final=True)
         return machine.result()
@@ -110,6 +118,30 @@ class ToolCallFormat:
                 i = text.find(first, i + 1)
         return False
 
+    @cached_property
+    def scan_items(self) -> list[tuple[Pattern, Opener | tuple[str, ...]]]:
+        """The markers the scanner looks for: reasoning first, then the openers."""
+        items: list[tuple[Pattern, Opener | tuple[str, ...]]] = [
+            ((o,), (c,)) for o, c in self.reasoning
+        ]
+        return items + [(o.pattern, o) for o in self.openers]
+
+    @cached_property
+    def scan_triggers(self) -> tuple[str, ...]:
+        """The first literal of every marker in ``scan_items``, each once."""
+        return tuple(sorted({p[0] for p, _ in self.scan_items if isinstance(p[0], str)}))
+
+    @cached_property
+    def longest_trigger(self) -> int:
+        """The length of the longest trigger (how far back a cut marker can start)."""
+        return max((len(t) for t in self.scan_triggers), default=1)
+
+    @cached_property
+    def reasoning_triggers(self) -> tuple[str, ...]:
+        """The first literal of every opener read inside reasoning, each once."""
+        firsts = {o.pattern[0] for o in self.reasoning_openers}
+        return tuple(sorted(t for t in firsts if isinstance(t, str)))
+
     def _patterns(self) -> list[Pattern]:
         return [(o,) for o, _ in self.reasoning] + [o.pattern for o in self.openers]
 
@@ -121,21 +153,6 @@ class ToolCallFormat:
 # strings end.
 _Target = Opener | tuple[str, ...]
 _Items = list[tuple[Pattern, _Target]]
-_TABLES: dict[int, tuple[ToolCallFormat, _Items, tuple[str, ...], int]] = {}
-
-
-def _scan_tables(fmt: ToolCallFormat) -> tuple[_Items, tuple[str, ...], int]:
-    """The markers to look for (reasoning first, then openers), their first literals, the
-    longest of those; built once per format."""
-    cached = _TABLES.get(id(fmt))
-    if cached is not None and cached[0] is fmt:
-        return cached[1], cached[2], cached[3]
-    items: _Items = [((o,), (c,)) for o, c in fmt.reasoning]
-    items += [(o.pattern, o) for o in fmt.openers]
-    triggers = tuple(sorted({p[0] for p, _ in items if isinstance(p[0], str)}))
-    longest = max((len(t) for t in triggers), default=1)
-    _TABLES[id(fmt)] = (fmt, items, triggers, longest)
-    return items, triggers, longest
 
 
 _CONTENT, _REASONING, _REGION, _UNDECIDED = range(4)
@@ -173,8 +190,12 @@ class _Accumulator:
         return "".join(self.parts)
 
 
-class _Machine:
-    """The scanner's state: what is settled, where it stands, what comes next."""
+class Scanner:
+    """The scanner's state: what is settled, where it stands, what comes next.
+
+    ``buf`` is the text so far; ``advance`` settles what it can, ``events`` holds the
+    deltas a stream has not collected yet, ``result`` is what is settled.
+    """
 
     def __init__(
         self,
@@ -192,11 +213,16 @@ class _Machine:
         self.reasoning = _Accumulator()
         self.saw_reasoning = False
         self.calls: list[ToolCall] = []
+        self.unclosed = 0
+        # The reasoning block a region inside it interrupted, to go back to after it.
+        self.region_in: tuple[str, ...] | None = None
         self.invalid: list[InvalidToolCall] = []
         self.closes: tuple[str, ...] = ()
         self.region: tuple[Opener, int, int] | None = None
         self.region_seen = 0
-        self.items, self.triggers, self.longest = _scan_tables(fmt)
+        self.items: _Items = fmt.scan_items
+        self.triggers = fmt.scan_triggers
+        self.longest = fmt.longest_trigger
         self.start_items: _Items = [(p, c) for p, c in fmt.start_reasoning]
         self.start_items += [(o.pattern, o) for o in fmt.start_openers]
         # A whole-text parse has nobody to send deltas to.
@@ -227,6 +253,9 @@ class _Machine:
             self.events.append(StreamDelta(reasoning=delta))
 
     def _emit_region(self, region: Region) -> None:
+        if region.unclosed and any(isinstance(i, ToolCall) for i in region.items):
+            self.unclosed += 1
+            _log.info("%s: tool call accepted without its closing marker", self.fmt.name)
         for item in region.items:
             if isinstance(item, InvalidToolCall):
                 self.invalid.append(item)
@@ -245,7 +274,10 @@ class _Machine:
                     )
                 )
             )
-        self._emit_content(region.content)
+        if self.region_in is not None:
+            self._emit_reasoning(region.content)
+        else:
+            self._emit_content(region.content)
 
     # -- scanning -------------------------------------------------------------
 
@@ -356,6 +388,10 @@ class _Machine:
             k = buf.find(c, self.pos)
             if k >= 0 and (j < 0 or k < j or (k == j and len(c) > len(close))):
                 j, close = k, c
+        if self.fmt.reasoning_openers:
+            entered = self._call_in_reasoning(len(buf) if j < 0 else j, final)
+            if entered is not None:
+                return entered
         if j >= 0:
             self._emit_reasoning(buf[self.pos : j])
             self.pos = self.scan_from = j + len(close)
@@ -365,9 +401,36 @@ class _Machine:
         if not final:
             longest = max(len(c) for c in self.closes)
             hold = partial_suffix_start(buf, self.pos, self.closes, longest)
+            triggers = self.fmt.reasoning_triggers
+            if triggers:
+                longest = max(len(t) for t in triggers)
+                hold = min(hold, partial_suffix_start(buf, self.pos, triggers, longest))
         self._emit_reasoning(buf[self.pos : hold])
         self.pos = self.scan_from = hold
         return False
+
+    def _call_in_reasoning(self, limit: int, final: bool) -> bool | None:
+        # A call opener before the block's end enters a region (True); one that cannot
+        # tell yet holds the reasoning at it (False); None when there is none.
+        buf = self.buf
+        at = self.pos
+        while True:
+            hits = [k for t in self.fmt.reasoning_triggers if 0 <= (k := buf.find(t, at)) < limit]
+            if not hits:
+                return None
+            k = min(hits)
+            for opener in self.fmt.reasoning_openers:
+                end = match_pattern(opener.pattern, buf, k, final)
+                if end == NEED_MORE:
+                    self._emit_reasoning(buf[self.pos : k])
+                    self.pos = self.scan_from = k
+                    return False
+                if end >= 0:
+                    self._emit_reasoning(buf[self.pos : k])
+                    self.region_in = self.closes
+                    self._enter(k, end, opener)
+                    return True
+            at = k + 1
 
     def _step_region(self, final: bool) -> bool:
         assert self.region is not None
@@ -390,6 +453,9 @@ class _Machine:
         self._emit_region(region)
         self.pos = self.scan_from = end
         self.mode = _CONTENT
+        if self.region_in is not None:
+            # The region sat inside a think block, which goes on after it.
+            self.mode, self.closes, self.region_in = _REASONING, self.region_in, None
         self.region = None
         self.region_seen = 0
         return True
@@ -414,10 +480,11 @@ class _Machine:
         j = self.buf.find(closing)
         k = self.buf.find(opening)
         if j >= 0 and (k < 0 or j < k):
+            # Read from the start as the block the prompt opened (calls in it included,
+            # where the format reads them), as think_open=True would.
             self.saw_reasoning = True
-            self._emit_reasoning(self.buf[:j])
-            self.pos = self.scan_from = j + len(closing)
-            self.mode = _CONTENT
+            self.mode = _REASONING
+            self.closes = (closing,)
             # The reply started inside the block: its content does not start the reply.
             self.at_start = False
             return True
@@ -426,74 +493,43 @@ class _Machine:
             return True
         return False
 
+    def feed(self, chunk: str) -> None:
+        """Add a chunk of a stream and settle what it allows."""
+        if not chunk:
+            return
+        self.buf += chunk
+        self.next_at = {t: at for t, at in self.next_at.items() if at >= 0}
+        self.advance(final=False)
+        self._compact()
+
+    def take_events(self) -> list[StreamDelta]:
+        """Return the deltas settled since the last call, and forget them."""
+        out, self.events = self.events, []
+        return out
+
+    def _compact(self) -> None:
+        # Drop the settled head of the buffer so long streams stay linear.
+        cut = self.pos
+        if self.mode == _REGION and self.region is not None:
+            cut = min(cut, self.region[1])
+        if self.mode == _UNDECIDED or cut < 4096:
+            return
+        if self.region is not None:
+            opener, start, head_end = self.region
+            self.region = (opener, start - cut, head_end - cut)
+            self.region_seen = max(0, self.region_seen - cut)
+        self.buf = self.buf[cut:]
+        self.pos -= cut
+        self.scan_from -= cut
+        self.next_at = {t: at - cut for t, at in self.next_at.items() if at >= cut}
+
     def result(self) -> ParseResult:
+        """What the text settled so far holds."""
         reasoning = self.reasoning.value()
         return ParseResult(
             content=self.content.value(),
             calls=list(self.calls),
             invalid=list(self.invalid),
             reasoning=reasoning if reasoning else None,
+            unclosed=self.unclosed,
         )
-
-
-class StreamingParser:
-    """Parse a reply as it streams: feed chunks, get deltas; ``finish`` equals ``parse``."""
-
-    def __init__(
-        self,
-        format: str | ToolCallFormat = "hermes",
-        tools: list[ToolDefinition] | None = None,
-        *,
-        think_open: bool | None = False,
-    ) -> None:
-        if isinstance(format, str):
-            from pedrollm.toolcalls.registry import get_format
-
-            format = get_format(format)
-        self.format = format
-        self._machine = _Machine(format, tools, think_open, streaming=True)
-        self._finished: ParseResult | None = None
-
-    def feed(self, chunk: str) -> list[StreamDelta]:
-        """Add a chunk; return the content, reasoning and tool-call deltas it settles."""
-        if self._finished is not None:
-            raise RuntimeError("feed() after finish()")
-        m = self._machine
-        if chunk:
-            m.buf += chunk
-            m.next_at = {t: at for t, at in m.next_at.items() if at >= 0}
-            m.advance(final=False)
-            self._compact()
-        out, m.events = m.events, []
-        return out
-
-    def finish(self) -> ParseResult:
-        """End the stream and return the whole result (the same as ``parse`` on all text)."""
-        if self._finished is None:
-            m = self._machine
-            m.advance(final=True)
-            self._finished = m.result()
-        return self._finished
-
-    def flush(self) -> list[StreamDelta]:
-        """End the stream and return the deltas the end of text settled."""
-        self.finish()
-        out, self._machine.events = self._machine.events, []
-        return out
-
-    def _compact(self) -> None:
-        # Drop the settled head of the buffer so long streams stay linear.
-        m = self._machine
-        cut = m.pos
-        if m.mode == _REGION and m.region is not None:
-            cut = min(cut, m.region[1])
-        if m.mode == _UNDECIDED or cut < 4096:
-            return
-        if m.region is not None:
-            opener, start, head_end = m.region
-            m.region = (opener, start - cut, head_end - cut)
-            m.region_seen = max(0, m.region_seen - cut)
-        m.buf = m.buf[cut:]
-        m.pos -= cut
-        m.scan_from -= cut
-        m.next_at = {t: at - cut for t, at in m.next_at.items() if at >= cut}

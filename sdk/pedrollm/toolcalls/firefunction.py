@@ -6,8 +6,8 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import MALFORMED, calls_from_json, dumps, scan_value
 from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 FUNCTOOLS = "functools"
 
@@ -40,8 +40,3 @@ FORMAT = ToolCallFormat(
     description="FireFunction v2, Phi-4-mini: functools[{...}]",
     aliases=("firefunction_v2", "phi4_mini", "phi_4_mini"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the FireFunction format."""
-    return FORMAT.parse(text, tools)

@@ -10,8 +10,8 @@ from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient
 from pedrollm.toolcalls.llama3_json import PYTHON_TAG_OPENER
 from pedrollm.toolcalls.markers import NAME
 from pedrollm.toolcalls.regions import body_of, join_content, json_then, unterminated
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 OPEN = "<function="
 CLOSE = "</function>"
@@ -43,8 +43,3 @@ FORMAT = ToolCallFormat(
     description="Functionary v3.1 (Llama 3.1): <function=name>{json}</function>",
     aliases=("functionary_v3_1_llama_3_1", "functionary_llama"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Functionary v3.1 format."""
-    return FORMAT.parse(text, tools)

@@ -20,8 +20,8 @@ from pedrollm.toolcalls.jsontext import (
 )
 from pedrollm.toolcalls.markers import NAME
 from pedrollm.toolcalls.regions import drop, json_then
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 PREFIX = ">>>"
 ALL = "all\n"
@@ -78,8 +78,3 @@ FORMAT = ToolCallFormat(
     description="Functionary v3.2: >>>name\\n{json}, >>>all\\ntext (first >>> optional)",
     aliases=("functionary", "functionary_v3"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Functionary v3.2 format."""
-    return FORMAT.parse(text, tools)

@@ -13,16 +13,15 @@ from typing import Any
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import (
-    MALFORMED,
     call_from_object,
     dumps,
     load_lenient,
     scan_value,
 )
 from pedrollm.toolcalls.markers import WS
-from pedrollm.toolcalls.regions import join_content, json_then
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.regions import bracket_end, join_content, json_then
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 FENCE = "```"
 _ARG_KEYS = ("arguments", "parameters")
@@ -65,13 +64,6 @@ def _decode_json(text: str, region: str) -> Region:
     return decoded if decoded is not None else Region(content=region)
 
 
-def _bare_end(text: str, start: int, head_end: int, final: bool) -> int | None:
-    end = scan_value(text, start)
-    if end is None:
-        return len(text) if final else None
-    return head_end if end == MALFORMED else end
-
-
 def _bare_decode(region: str, head_len: int, tools: Tools) -> Region:
     return _decode_json(region, region)
 
@@ -93,7 +85,7 @@ def _fence_decode(region: str, head_len: int, tools: Tools) -> Region:
 
 
 def _bare(*keys: str) -> Opener:
-    return Opener(("{", WS, *keys), _bare_end, _bare_decode)
+    return Opener(("{", WS, *keys), bracket_end, _bare_decode)
 
 
 OPENERS = (
@@ -103,7 +95,7 @@ OPENERS = (
     _bare('"name"'),
     _bare("'name'"),
     _bare('"response"'),
-    Opener(("[", WS, "{", WS, '"name"'), _bare_end, _bare_decode),
+    Opener(("[", WS, "{", WS, '"name"'), bracket_end, _bare_decode),
 )
 
 
@@ -120,8 +112,3 @@ FORMAT = ToolCallFormat(
     description='Generic JSON: {"tool_calls": [...]}, also in ```json fences',
     aliases=("json", "generic_json"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the generic JSON format."""
-    return FORMAT.parse(text, tools)

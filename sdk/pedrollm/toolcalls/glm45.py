@@ -8,9 +8,8 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.hermes import CLOSE, OPEN, tool_call_opener
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import value_text
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def _block(call: ToolCall) -> str:
@@ -36,8 +35,3 @@ FORMAT = ToolCallFormat(
     description="GLM 4.5, 4.6, 4.7: <tool_call>name<arg_key>k</arg_key><arg_value>v</arg_value>",
     aliases=("glm4_5", "glm", "glm4_moe"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the GLM 4.5 format."""
-    return FORMAT.parse(text, tools)

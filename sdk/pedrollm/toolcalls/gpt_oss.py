@@ -8,6 +8,12 @@ The analysis channel is reasoning; final and plain commentary messages are conte
 (their header tokens carry no text). ``<|call|>`` and ``<|return|>`` end the turn, so
 servers often cut them off: a call whose JSON is complete at the end of the text
 counts.
+
+The recipient may also stand in the role header, before the channel:
+``<|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>``.
+A server's prompt ends with ``<|start|>assistant``, so a reply that opens with a call
+starts at `` to=functions.get_weather``: at the very start of the reply that opens a
+call too.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import decode_arguments, dumps, load_lenient, scan_value
 from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.regions import drop, join_content, until
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 START = "<|start|>"
 CHANNEL = "<|channel|>"
@@ -78,6 +84,8 @@ FORMAT = ToolCallFormat(
         drop((END,)),
         drop((RETURN,)),
     ),
+    # The reply continues the prompt's ``<|start|>assistant``: its header's recipient.
+    start_openers=(Opener((WS, "to="), until(CALL), _decode),),
     renderer=render,
     reasoning=((CHANNEL + "analysis" + MESSAGE, END),),
     markers=(START, CHANNEL, MESSAGE, CALL, END, RETURN, CONSTRAIN),
@@ -85,8 +93,3 @@ FORMAT = ToolCallFormat(
     description="gpt-oss harmony: <|channel|>commentary to=functions.f <|message|>{json}<|call|>",
     aliases=("harmony", "gpt_oss_20b", "gpt_oss_120b"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the gpt-oss harmony format."""
-    return FORMAT.parse(text, tools)

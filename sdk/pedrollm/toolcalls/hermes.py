@@ -10,10 +10,9 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import calls_from_json, dumps
 from pedrollm.toolcalls.markers import Pattern
-from pedrollm.toolcalls.regions import decoder, join_content, json_then
-from pedrollm.toolcalls.result import ParseResult
+from pedrollm.toolcalls.regions import decoder, join_content, json_then, whole_json_body
 from pedrollm.toolcalls.xmlcalls import Items, arg_pairs, function_blocks
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
@@ -29,9 +28,23 @@ def tool_call_body(body: str, tools: Tools) -> Items:
     return arg_pairs(body, tools)
 
 
+def unclosed_tool_call_body(body: str, tools: Tools) -> Items:
+    """A ``<tool_call>`` body the reply ended in: a whole JSON value or a closed
+    ``<function=...>`` block. GLM's pairs are refused: nothing says the last was the last.
+    """
+    lead = body.lstrip()
+    if lead.startswith(("{", "[")):
+        return whole_json_body(body, tools)
+    if lead.startswith("<function="):
+        return function_blocks(body, tools, strip_newline=True, strict=True)
+    return []
+
+
 def tool_call_opener(pattern: Pattern = (OPEN,)) -> Opener:
     """The opener for ``<tool_call>...</tool_call>`` regions."""
-    return Opener(pattern, json_then(CLOSE), decoder(CLOSE, tool_call_body))
+    return Opener(
+        pattern, json_then(CLOSE), decoder(CLOSE, tool_call_body, unclosed_tool_call_body)
+    )
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -48,8 +61,3 @@ FORMAT = ToolCallFormat(
     description="Hermes 2 Pro, Qwen2.5, Qwen3, QwQ, Granite 4: <tool_call>{json}</tool_call>",
     aliases=("qwen", "qwen2_5", "qwen3"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the hermes format."""
-    return FORMAT.parse(text, tools)

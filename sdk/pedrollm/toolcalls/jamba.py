@@ -8,8 +8,7 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import drop, join_content, json_region
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<tool_calls>"
 CLOSE = "</tool_calls>"
@@ -29,8 +28,3 @@ FORMAT = ToolCallFormat(
     description="Jamba, Hunyuan: <tool_calls>[{...}]</tool_calls>",
     aliases=("hunyuan", "hunyuan_a13b"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Jamba / Hunyuan format."""
-    return FORMAT.parse(text, tools)

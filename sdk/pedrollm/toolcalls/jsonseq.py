@@ -6,6 +6,7 @@ shape (a name and ``parameters``/``arguments``); other JSON stays content.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pedrollm.toolcalls.engine import EndFinder, RegionDecoder, Tools
@@ -63,6 +64,14 @@ def _is_call_shape(value: Any) -> bool:
     return isinstance(fields, dict) and "name" in fields and any(k in fields for k in _ARG_KEYS)
 
 
+def _load_loose(raw: str) -> Any:
+    # Python's own reading, which takes NaN, Infinity and 1e999; None if not even that.
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 def split_values(body: str) -> list[tuple[str, bool]]:
     """Split ``{..}; {..}`` into the raw values and whether each one is complete."""
     out: list[tuple[str, bool]] = []
@@ -93,6 +102,8 @@ def decode_sequence(body: str, bare: bool) -> Region:
         try:
             value = load_lenient(raw)
         except ValueError as exc:
+            # A call whose JSON holds NaN or Infinity is a refused call, not prose.
+            shaped = shaped or _is_call_shape(_load_loose(raw))
             items.append(InvalidToolCall(raw=raw, error=str(exc)))
             continue
         values = value if isinstance(value, list) else [value]

@@ -7,6 +7,7 @@ brace inside an argument string never ends a tool call early.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -63,10 +64,34 @@ def skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"number {literal} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# Built once: json.loads with hooks would build a decoder per call.
+_STRICT = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
+def loads_strict(text: str) -> Any:
+    """Decode JSON, refusing what JSON has no value for: ``NaN``, ``Infinity``, ``1e999``."""
+    return _STRICT.decode(text)
+
+
 def load_lenient(text: str) -> Any:
-    """Decode JSON, or failing that a Python-style literal; raise ValueError if neither."""
+    """Decode JSON, or failing that a Python-style literal; raise ValueError if neither.
+
+    Numbers that JSON cannot carry (``1e999``, ``NaN``, ``inf``) are refused in both
+    notations, so every value read here can be written back as JSON.
+    """
     try:
-        return json.loads(text)
+        return loads_strict(text)
     except (ValueError, RecursionError):
         pass
     try:
@@ -76,8 +101,8 @@ def load_lenient(text: str) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Write JSON the way models do: UTF-8 text, not ASCII escapes."""
-    return json.dumps(value, ensure_ascii=False)
+    """Write JSON the way models do: UTF-8 text, not ASCII escapes; never NaN or Infinity."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def decode_arguments(value: Any) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from pedrollm.toolcalls.llama3_json import (
 )
 from pedrollm.toolcalls.pyliterals import render_call
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -35,8 +34,3 @@ FORMAT = ToolCallFormat(
     identifier_names=True,
     description="Llama 3.1 built-in tools: <|python_tag|>tool.call(query=...)",
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Llama 3.1 built-in tool format."""
-    return FORMAT.parse(text, tools)

@@ -15,8 +15,8 @@ from pedrollm.toolcalls.jsontext import MALFORMED, dumps, scan_value, skip_ws
 from pedrollm.toolcalls.markers import WS
 from pedrollm.toolcalls.pyliterals import LiteralError, call_parts, parse_expression
 from pedrollm.toolcalls.regions import drop, join_content
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 PYTHON_TAG = "<|python_tag|>"
 _BUILTIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.call\s*\(")
@@ -101,8 +101,3 @@ FORMAT = ToolCallFormat(
     description='Llama 3.1/3.2/3.3: {"name": f, "parameters": {...}}; optional <|python_tag|>',
     aliases=("llama3", "llama3_1", "llama3_2", "llama3_3", "llama"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Llama 3.x JSON format."""
-    return FORMAT.parse(text, tools)

@@ -5,11 +5,10 @@ Values are bare text; the tool's JSON schema types them (``schema.convert``).
 
 from __future__ import annotations
 
-from pedrollm.toolcalls.engine import Opener, ToolCallFormat
+from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.regions import decoder, join_content, until
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.toolcalls.xmlcalls import invoke_blocks, value_text
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.toolcalls.xmlcalls import Items, invoke_blocks, value_text
+from pedrollm.types import ToolCall
 
 OPEN = "<minimax:tool_call>"
 CLOSE = "</minimax:tool_call>"
@@ -28,9 +27,16 @@ def render(calls: list[ToolCall], content: str = "") -> str:
     return join_content(content, [f"{OPEN}\n{body}{CLOSE}"] if calls else [])
 
 
+def _unclosed_body(body: str, tools: Tools) -> Items:
+    # Whole invokes only: the reply ended after one's ``</invoke>``.
+    if not body.rstrip().endswith("</invoke>"):
+        return []
+    return invoke_blocks(body, tools)
+
+
 FORMAT = ToolCallFormat(
     name="minimax_m2",
-    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, invoke_blocks)),),
+    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, invoke_blocks, _unclosed_body)),),
     renderer=render,
     markers=(OPEN, CLOSE, "<invoke", "</invoke>", "<parameter", "</parameter>"),
     untyped_values=True,
@@ -38,8 +44,3 @@ FORMAT = ToolCallFormat(
     description='MiniMax-M2: <minimax:tool_call><invoke name="f"><parameter name="x">',
     aliases=("minimax", "minimax_m2_1", "minimax_m2_5"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the MiniMax-M2 format."""
-    return FORMAT.parse(text, tools)

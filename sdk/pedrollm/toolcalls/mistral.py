@@ -1,10 +1,14 @@
 """Mistral before tokenizer v11: ``[TOOL_CALLS] [{"name": "f", "arguments": {...}, "id": "..."}]``.
 
-The same marker followed by a name (v11+, see mistral_v11) is read as well.
+The same marker followed by a name (v11+, see mistral_v11) is read as well, also
+without its ``[ARGS]`` (``[TOOL_CALLS]get_weather{"city": "Paris"}``), which a server
+that drops control tokens leaves: a name, then a whole JSON object.
 Reasoning (Magistral) is ``[THINK]...[/THINK]``.
 """
 
 from __future__ import annotations
+
+import re
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.jsontext import (
@@ -18,10 +22,11 @@ from pedrollm.toolcalls.jsontext import (
 )
 from pedrollm.toolcalls.markers import NEED_MORE, match_pattern
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult, Region
-from pedrollm.types import InvalidToolCall, ToolCall, ToolDefinition
+from pedrollm.toolcalls.result import Region
+from pedrollm.types import InvalidToolCall, ToolCall
 
 TOOL_CALLS = "[TOOL_CALLS]"
+_NAME = re.compile(r"[A-Za-z0-9_\-.]+")
 ARGS = "[ARGS]"
 CALL_ID = "[CALL_ID]"
 REASONING = (("[THINK]", "[/THINK]"),)
@@ -39,6 +44,14 @@ def _find_end(text: str, start: int, head_end: int, final: bool) -> int | None:
         if end is None:
             return n if final else None
         return n if end == MALFORMED else end
+    # name{json}: a server dropped the [ARGS] control token.
+    m = _NAME.match(text, pos)
+    if m is not None and m.end() < n and text[m.end()] == "{":
+        end = scan_value(text, m.end())
+        if end is None:
+            return n if final else None
+        if end != MALFORMED:
+            return end
     # name [CALL_ID]id [ARGS]{json}
     p = text.find("[", pos)
     if p < 0:
@@ -79,6 +92,9 @@ def _decode(region: str, head_len: int, tools: Tools) -> Region:
         if scan_value(body, 0) in (None, MALFORMED):
             return Region(items=[InvalidToolCall(raw=region, error="tool call list cut off")])
         return Region(items=calls_from_json(body))
+    m = _NAME.match(body)
+    if m is not None and body.startswith("{", m.end()):
+        return _call(region, m.group(), None, body[m.end() :])
     name, sep, rest = body.partition("[")
     name = name.strip()
     call_id: str | None = None
@@ -89,7 +105,11 @@ def _decode(region: str, head_len: int, tools: Tools) -> Region:
         rest = "[" + rest
     if not name or not rest.startswith(ARGS):
         return Region(items=[InvalidToolCall(raw=region, error="expected name[ARGS]{...}")])
-    args_text = rest[len(ARGS) :].strip()
+    return _call(region, name, call_id, rest[len(ARGS) :])
+
+
+def _call(region: str, name: str, call_id: str | None, args_text: str) -> Region:
+    args_text = args_text.strip()
     if not args_text.startswith(("{", "[")) or scan_value(args_text, 0) != len(args_text):
         return Region(
             items=[InvalidToolCall(raw=region, error="arguments cut off or not JSON", name=name)]
@@ -122,8 +142,3 @@ FORMAT = ToolCallFormat(
     description="Mistral (tokenizer before v11): [TOOL_CALLS] [{...}]",
     aliases=("mistral_v3", "mistral_nemo", "mixtral"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the pre-v11 Mistral format."""
-    return FORMAT.parse(text, tools)

@@ -10,8 +10,7 @@ from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.mistral import ARGS, CALL_ID, MARKERS, OPENER, REASONING, TOOL_CALLS
 from pedrollm.toolcalls.regions import join_content
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -32,8 +31,3 @@ FORMAT = ToolCallFormat(
     description="Mistral (tokenizer v11+): [TOOL_CALLS]name[CALL_ID]id[ARGS]{...}",
     aliases=("mistral_small_3_2", "devstral", "magistral", "ministral"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the v11+ Mistral format."""
-    return FORMAT.parse(text, tools)

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pedrollm.toolcalls.engine import ToolCallFormat
 from pedrollm.toolcalls.jsontext import dumps
 from pedrollm.toolcalls.regions import join_content, json_region
-from pedrollm.toolcalls.result import ParseResult
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<TOOLCALL>"
 CLOSE = "</TOOLCALL>"
@@ -29,8 +28,3 @@ FORMAT = ToolCallFormat(
     description="Nemotron: <TOOLCALL>[{...}]</TOOLCALL>",
     aliases=("nemotron_nano", "llama_nemotron"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Nemotron format."""
-    return FORMAT.parse(text, tools)

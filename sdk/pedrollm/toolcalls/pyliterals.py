@@ -29,6 +29,9 @@ class LiteralError(ValueError):
 def literal_value(node: ast.AST) -> Any:
     """Return the Python value of a literal expression node, or raise LiteralError."""
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            # ``1e999`` reads as infinity, which no JSON can carry.
+            raise LiteralError("number out of range (JSON has no infinity)")
         if isinstance(node.value, str | int | float | bool) or node.value is None:
             return node.value
         raise LiteralError(f"unsupported constant {node.value!r}")
@@ -88,7 +91,7 @@ def render_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(render_value(v) for v in value) + "]"
     # Anything else gets its JSON spelling, which the reader also accepts.
-    return json.dumps(value)
+    return json.dumps(value, allow_nan=False)
 
 
 def render_call(name: str, args: dict[str, Any]) -> str:

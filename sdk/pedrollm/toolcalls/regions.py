@@ -65,6 +65,18 @@ def json_then(close: str | None) -> EndFinder:
     return find
 
 
+def bracket_end(text: str, start: int, head_end: int, final: bool) -> int | None:
+    """Region is the bracketed value the marker starts (a marker-less JSON or call list).
+
+    When the brackets close the wrong way the region is just its marker, which then
+    decodes as content.
+    """
+    end = scan_value(text, start)
+    if end is None:
+        return len(text) if final else None
+    return head_end if end == MALFORMED else end
+
+
 def body_of(region: str, head_len: int, close: str | None) -> tuple[str, bool]:
     """Return the region's body (between markers) and whether its closing marker is there."""
     body = region[head_len:]
@@ -96,13 +108,32 @@ def spans(text: str, begin: str, end: str) -> Iterator[str | InvalidToolCall]:
         pos = e + len(end)
 
 
-def decoder(close: str | None, body: BodyDecoder) -> RegionDecoder:
-    """Decode the body between the marker and ``close`` with ``body``; refuse it if cut off."""
+def accept_unclosed(region: str, close: str, items: Items) -> Region:
+    """A region the reply ended in before ``close``: its calls count when all are whole.
+
+    ``items`` is the body read strictly (nothing cut off tolerated); one refused call
+    refuses the region, as a cut-off one.
+    """
+    if items and all(isinstance(i, ToolCall) for i in items):
+        return Region(items=items, unclosed=True)
+    return unterminated(region, close)
+
+
+def decoder(
+    close: str | None, body: BodyDecoder, unclosed: BodyDecoder | None = None
+) -> RegionDecoder:
+    """Decode the body between the marker and ``close`` with ``body``.
+
+    A region whose ``close`` never came is refused, unless ``unclosed`` (a strict
+    reading of the body) finds only whole calls in it: the reply ended right after.
+    """
 
     def decode(region: str, head_len: int, tools: Tools) -> Region:
         text, closed = body_of(region, head_len, close)
         if not closed and close is not None:
-            return unterminated(region, close)
+            if unclosed is None or not text.strip():
+                return unterminated(region, close)
+            return accept_unclosed(region, close, unclosed(text, tools))
         if not text.strip():
             return Region(items=[InvalidToolCall(raw=region, error="empty tool call")])
         return Region(items=body(text, tools))
@@ -115,9 +146,17 @@ def json_body(text: str, tools: Tools) -> list[ToolCall | InvalidToolCall]:
     return calls_from_json(text)
 
 
+def whole_json_body(text: str, tools: Tools) -> list[ToolCall | InvalidToolCall]:
+    """``json_body`` for a body the reply ended in: only one whole value, nothing after."""
+    raw = text.strip()
+    if not raw.startswith(("{", "[")) or scan_value(raw, 0) != len(raw):
+        return [InvalidToolCall(raw=raw, error="tool call cut off")]
+    return calls_from_json(raw)
+
+
 def json_region(pattern: Pattern, close: str | None) -> Opener:
     """An opener for ``marker JSON close`` regions holding call objects."""
-    return Opener(pattern, json_then(close), decoder(close, json_body))
+    return Opener(pattern, json_then(close), decoder(close, json_body, whole_json_body))
 
 
 def drop(pattern: Pattern) -> Opener:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pedrollm.toolcalls.pyliterals import LiteralError, python_literal
+from pedrollm.toolcalls.jsontext import load_lenient
 from pedrollm.types import ToolDefinition
 
 
@@ -65,22 +64,29 @@ def _fits(value: Any, types: set[str]) -> bool:
 
 
 def convert(raw: str, schema: dict[str, Any] | None) -> Any:
-    """Return ``raw`` converted to the schema's type; unknown or unfitting stays a string.
+    """Return ``raw`` converted to the type the schema names; what does not fit stays text.
 
-    A value that does not decode to an allowed type is kept as the text the model
-    wrote rather than guessed into something else.
+    The rules, the same for every XML-style format:
+
+    - no schema, or a schema that names no type: the text as written;
+    - ``null`` (the value's text, trimmed) where the schema allows null: None, even
+      when it allows a string too;
+    - a schema that allows a string (alone or in a union): the text as written;
+    - otherwise (boolean, integer, number, object, array, or unions of them): the
+      trimmed text read as JSON (Python-style literals accepted), kept when its type is
+      one the schema allows (an integer fits ``number``), else the text as written.
+      ``1e999``, ``NaN`` and ``Infinity`` never read as numbers.
     """
     if schema is None:
         return raw
     types = _types(schema)
+    text = raw.strip()
+    if text == "null" and "null" in types:
+        return None
     if not types or "string" in types:
         return raw
-    text = raw.strip()
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        try:
-            value = python_literal(text)
-        except LiteralError:
-            return raw
+        value = load_lenient(text)
+    except ValueError:
+        return raw
     return value if _fits(value, types) else raw

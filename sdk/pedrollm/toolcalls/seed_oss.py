@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pedrollm.toolcalls.engine import Opener, ToolCallFormat, Tools
 from pedrollm.toolcalls.regions import Items, decoder, join_content, until
-from pedrollm.toolcalls.result import ParseResult
 from pedrollm.toolcalls.xmlcalls import function_blocks, render_function
-from pedrollm.types import ToolCall, ToolDefinition
+from pedrollm.types import ToolCall
 
 OPEN = "<seed:tool_call>"
 CLOSE = "</seed:tool_call>"
@@ -18,6 +17,10 @@ CLOSE = "</seed:tool_call>"
 
 def _body(body: str, tools: Tools) -> Items:
     return function_blocks(body, tools, strip_newline=True)
+
+
+def _unclosed_body(body: str, tools: Tools) -> Items:
+    return function_blocks(body, tools, strip_newline=True, strict=True)
 
 
 def render(calls: list[ToolCall], content: str = "") -> str:
@@ -28,7 +31,7 @@ def render(calls: list[ToolCall], content: str = "") -> str:
 
 FORMAT = ToolCallFormat(
     name="seed_oss",
-    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, _body)),),
+    openers=(Opener((OPEN,), until(CLOSE), decoder(CLOSE, _body, _unclosed_body)),),
     renderer=render,
     reasoning=(("<seed:think>", "</seed:think>"),),
     markers=(OPEN, CLOSE, "<function=", "</function>", "<parameter=", "</parameter>"),
@@ -37,8 +40,3 @@ FORMAT = ToolCallFormat(
     description="Seed-OSS: <seed:tool_call><function=f><parameter=x>",
     aliases=("seed", "seed_oss_36b"),
 )
-
-
-def parse(text: str, tools: list[ToolDefinition] | None = None) -> ParseResult:
-    """Parse a reply written in the Seed-OSS format."""
-    return FORMAT.parse(text, tools)

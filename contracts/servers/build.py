@@ -119,7 +119,7 @@ def _ensure(targets: Sequence[str], progress: Progress) -> dict[str, Path]:
     dest.mkdir(parents=True, exist_ok=True)
     # Two test sessions (or tox envs) may ask at once; one builds, the other waits
     # and then finds the binaries in the cache.
-    with _locked(dest / ".lock", progress):
+    with file_lock(dest / ".lock", progress):
         missing = [t for t in targets if cached_binary(t) is None]
         if missing:
             _build(missing, dest, progress)
@@ -127,7 +127,7 @@ def _ensure(targets: Sequence[str], progress: Progress) -> dict[str, Path]:
 
 
 @contextlib.contextmanager
-def _locked(path: Path, progress: Progress) -> Iterator[None]:
+def file_lock(path: Path, progress: Progress) -> Iterator[None]:
     """Hold an exclusive file lock on ``path`` for the duration of the block."""
     with open(path, "a+") as handle:
         try:

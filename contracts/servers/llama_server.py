@@ -36,10 +36,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_CTX_SIZE = 2048
 DEFAULT_STARTUP_TIMEOUT = 120.0
@@ -125,10 +125,18 @@ class LlamaServer:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> LlamaServer:
-        """Start the server and wait until /health answers 200; raise LlamaServerError if not."""
+    def start(self, until: Literal["ready", "listening"] = "ready") -> LlamaServer:
+        """Start the server and wait until /health answers 200; raise LlamaServerError if not.
+
+        ``until="listening"`` returns as soon as /health answers at all, which is
+        503 while the model loads: a test can then hold requests through the loading
+        phase. It needs a ``port``: the log names the port only once loading is done.
+        """
         if self._proc is not None:
             raise LlamaServerError("this LlamaServer was already started")
+        if until == "listening" and self.requested_port is None:
+            raise LlamaServerError("start(until='listening') needs a port (free_port() gives "
+                                   "one): llama-server logs its port only after loading")
         for path, what in ((self.binary, "llama-server binary"), (self.model, "model")):
             if not path.is_file():
                 raise LlamaServerError(f"{what} not found: {path}")
@@ -142,13 +150,13 @@ class LlamaServer:
                 preexec_fn=None if self.detach else _die_with_parent(),
             )
         try:
-            self._wait_ready()
+            self._wait_ready(any_answer=until == "listening")
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, any_answer: bool = False) -> None:
         """Learn the port from the log if needed, then poll /health within the bound."""
         deadline = time.monotonic() + self.startup_timeout
         while True:
@@ -159,8 +167,10 @@ class LlamaServer:
                     f"(log: {self.log_path}):\n{self.log_tail()}")
             if self.port is None:
                 self.port = self._port_from_log()
-            if self.port is not None and _health_status(self.url) == 200:
-                return
+            if self.port is not None:
+                status = _health_status(self.url)
+                if status == 200 or (any_answer and status is not None):
+                    return
             if time.monotonic() > deadline:
                 raise LlamaServerError(
                     f"llama-server was not ready after {self.startup_timeout:.0f} s "
@@ -202,6 +212,45 @@ class LlamaServer:
                  tb: TracebackType | None) -> None:
         """Stop the server, whatever happened inside the block."""
         self.stop()
+
+
+#: Size of the model ``loading_llama_server`` writes: big enough that checking every
+#: weight while loading (--check-tensors) keeps /health at 503 for seconds on a CPU.
+LOADING_MODEL_MB = 160.0
+
+
+@contextlib.contextmanager
+def loading_llama_server(binary: str | os.PathLike[str], workdir: str | os.PathLike[str],
+                         **options: Any) -> Iterator[str]:
+    """Start llama-server on a model that takes seconds to load; yield its URL while loading.
+
+    The model (random weights, ``LOADING_MODEL_MB``) is written into ``workdir`` on
+    first use. ``--check-tensors`` makes the server read every weight before it is
+    ready, so the 503 phase lasts long enough for a client to see it and wait it out.
+    The server is stopped when the block ends.
+    """
+    from contracts.servers.scripted_model import write_random_model
+
+    model = Path(workdir) / f"loading-{LOADING_MODEL_MB:g}mb.gguf"
+    if not model.is_file():
+        write_random_model(model, LOADING_MODEL_MB)
+    server = LlamaServer(binary, model, port=free_port(),
+                         extra_args=["--check-tensors", *options.pop("extra_args", ())],
+                         **options)
+    try:
+        server.start(until="listening")
+        yield server.url
+    finally:
+        server.close()
+
+
+def free_port() -> int:
+    """A free loopback port, for a server whose port must be known before it logs one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _resolve_binary(binary: str | os.PathLike[str]) -> Path:

@@ -244,6 +244,47 @@ def test_a_server_that_never_gets_ready_is_stopped(tmp_path: Path, model: Path) 
     assert not server.is_running()
 
 
+# Like llama-server while it loads a model: /health answers 503 from the start and the
+# "listening" line, which names the port, is not logged before loading ends.
+LOADING_SERVER = textwrap.dedent("""\
+    #!{python}
+    import http.server, sys
+    args = sys.argv[1:]
+    port = int(args[args.index("--port") + 1])
+
+    class Loading(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b'{{"error":{{"code":503,"message":"Loading model"}}}}')
+        def log_message(self, *a):
+            pass
+
+    http.server.HTTPServer(("127.0.0.1", port), Loading).serve_forever()
+""")
+
+
+def test_a_server_can_be_handed_over_while_it_still_loads(tmp_path: Path, model: Path) -> None:
+    binary = _script(tmp_path / "loading", LOADING_SERVER.format(python=sys.executable))
+    server = LlamaServer(binary, model, port=ls.free_port(), startup_timeout=20)
+    try:
+        server.start(until="listening")
+        assert requests.get(server.url + "/health", timeout=5).status_code == 503
+    finally:
+        server.close()
+    assert not server.is_running()
+    # Waiting for ready on the same stand-in runs into the bound instead.
+    never = LlamaServer(binary, model, port=ls.free_port(), startup_timeout=1)
+    with pytest.raises(LlamaServerError, match="not ready after"):
+        never.start()
+
+
+def test_handing_over_while_loading_needs_a_known_port(tmp_path: Path, model: Path) -> None:
+    binary = _script(tmp_path / "loading", LOADING_SERVER.format(python=sys.executable))
+    with pytest.raises(LlamaServerError, match="needs a port"):
+        LlamaServer(binary, model).start(until="listening")
+
+
 def test_a_missing_binary_is_named(tmp_path: Path, model: Path) -> None:
     with pytest.raises(LlamaServerError, match="llama-server binary not found"):
         LlamaServer(tmp_path / "nope", model).start()

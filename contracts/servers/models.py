@@ -35,6 +35,8 @@ from pathlib import Path
 from contracts.servers.build import Progress, cache_root, file_lock
 
 CHUNK = 1 << 20
+#: The context the contract suite serves a real model with (--ctx-size).
+REAL_MODEL_CTX_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,6 @@ class RealModel:
     member: str  # the GGUF's path inside the wheel
     size: int
     sha256: str
-    # llama-server flags the suite serves it with.
-    ctx_size: int = 4096
     note: str = ""
 
     @property

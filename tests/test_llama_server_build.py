@@ -341,3 +341,49 @@ def test_cli_health_reports_a_server_it_did_not_start(fake_server: Path, model: 
     assert f"{server.url}/health: 200 ok" in capsys.readouterr().out
     assert ls.main(["health", "--port", str(server.port)]) == 1
     assert "nothing answers" in capsys.readouterr().out
+
+
+# -- the CUDA build: checked up to where a GPU is needed ----------------------------------
+
+
+def test_a_cuda_build_without_nvcc_names_the_cuda_toolkit(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_path(monkeypatch, tmp_path / "bin")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "no-cuda"))
+    with pytest.raises(build.BuildToolMissing) as info:
+        build.check_build_tools(cuda=True)
+    assert "nvcc (the CUDA toolkit) was not found" in str(info.value)
+    assert str(tmp_path / "no-cuda" / "bin") in str(info.value)
+
+
+def test_a_native_cuda_build_without_a_gpu_says_how_to_name_the_architecture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bin").mkdir()
+    _script(tmp_path / "bin" / "nvcc", "#!/bin/sh\necho 'Cuda compilation tools'\n")
+    _only_path(monkeypatch, tmp_path / "bin")
+    monkeypatch.delenv("PEDROLLM_CUDA_ARCHITECTURES", raising=False)
+    with pytest.raises(build.BuildToolMissing) as info:
+        build.check_build_tools(cuda=True)
+    assert "nvidia-smi" in str(info.value) and "PEDROLLM_CUDA_ARCHITECTURES" in str(info.value)
+
+
+def test_cuda_options_switch_cuda_on_for_the_named_architectures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    options = build.cmake_options(cuda=True)
+    assert "-DGGML_CUDA=ON" in options and "-DGGML_CUDA=OFF" not in options
+    assert "-DCMAKE_CUDA_ARCHITECTURES=90" in options
+    assert build.cmake_options() == build.CMAKE_OPTIONS
+
+
+def test_the_cuda_build_is_cached_apart_from_the_cpu_build(cache_dir: Path) -> None:
+    assert build.install_dir(cuda=True) == build.install_dir().with_name(
+        build.install_dir().name + "-cuda")
+    cpu = build.install_dir() / "llama-server"
+    cpu.parent.mkdir(parents=True)
+    cpu.write_text("#!/bin/sh\n")
+    cpu.chmod(0o755)
+    assert build.cached_binary() == cpu
+    assert build.cached_binary(cuda=True) is None
+    assert build.main(["--cuda", "--path"]) == 1
+

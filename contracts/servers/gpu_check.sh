@@ -67,8 +67,8 @@ STEPS=(
     "$PYTHON -m contracts.servers.build --cuda --target llama-server --target llama-cli"
     "$PYTHON -m contracts.servers.models smollm2"
     "$PYTHON -m contracts.servers.scripted_model $MODEL --random-mb $MODEL_MB"
-    "pytest contracts/test_clauses.py -q -p no:cacheprovider -rs --real-model smollm2 --report-dir $OUT"
-    "pytest contracts/test_clauses.py -q -p no:cacheprovider -rs --real-model $MODEL --report-dir $OUT"
+    "$PYTHON -m pytest contracts/test_clauses.py -q -p no:cacheprovider -rs --real-model smollm2 --report-dir $OUT"
+    "$PYTHON -m pytest contracts/test_clauses.py -q -p no:cacheprovider -rs --real-model $MODEL --report-dir $OUT"
     "$PYTHON -m bench.bench_oneshot_vs_server --cuda --moe 500:128x2:Q4_0 > $OUT/oneshot-vs-server-gpu.md"
 )
 

@@ -174,7 +174,8 @@ def test_c07_stream_ends_properly(target: Target, backend: Backend) -> None:
 def _native_tools_or_unsupported(backend: Backend) -> None:
     """Skip as unsupported when the server does not take tools natively."""
     if not backend.supports_native_tools():
-        unsupported("the server does not return tool calls natively (llama-server: --jinja)")
+        unsupported("the server does not return tool calls natively (llama-server: needs "
+                    "--jinja and a chat template with tools)")
 
 
 def _looks_like_a_call(text: str) -> bool:

@@ -367,6 +367,37 @@ def test_a_native_cuda_build_without_a_gpu_says_how_to_name_the_architecture(
     assert "nvidia-smi" in str(info.value) and "PEDROLLM_CUDA_ARCHITECTURES" in str(info.value)
 
 
+def _toolkit(root: Path, cublas: bool) -> Path:
+    """A stand-in CUDA toolkit under ``root``: bin/nvcc, and cuBLAS's header when asked."""
+    (root / "bin").mkdir(parents=True)
+    _script(root / "bin" / "nvcc", "#!/bin/sh\necho 'Cuda compilation tools'\n")
+    if cublas:
+        (root / "targets" / "x86_64-linux" / "include").mkdir(parents=True)
+        (root / "targets" / "x86_64-linux" / "include" / "cublas_v2.h").write_text("")
+    return root
+
+
+def test_a_cuda_toolkit_without_cublas_is_named_before_configuring(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolkit = _toolkit(tmp_path / "cuda", cublas=False)
+    _only_path(monkeypatch, toolkit / "bin")
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    with pytest.raises(build.BuildToolMissing) as info:
+        build._check_cuda_tools()
+    assert "has no cuBLAS (cublas_v2.h" in str(info.value)
+    assert str(toolkit / "include") in str(info.value)
+
+
+def test_a_whole_cuda_toolkit_gives_its_nvcc_to_cmake(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolkit = _toolkit(tmp_path / "cuda", cublas=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    assert build._check_cuda_tools() == {"CUDACXX": str(toolkit / "bin" / "nvcc")}
+
+
 def test_cuda_options_switch_cuda_on_for_the_named_architectures(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")

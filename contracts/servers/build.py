@@ -213,6 +213,18 @@ def _check_cuda_tools() -> dict[str, str]:
             "no NVIDIA GPU driver (nvidia-smi) was found, and PEDROLLM_CUDA_ARCHITECTURES="
             "native reads the architectures from the GPU; set it to the GPU's compute "
             "capability (e.g. 90 for an H100) to build without one.")
+    # A toolkit can be installed in part (compiler and runtime only); llama.cpp's CUDA
+    # backend links cuBLAS, and cmake would only say so after configuring.
+    # nvcc may be a wrapper on PATH: look beside it and under the toolkit directory.
+    include_dirs: list[Path] = []
+    for root in dict.fromkeys((Path(nvcc).resolve().parent.parent, toolkit_bin.parent)):
+        include_dirs += [root / "include", *sorted(root.glob("targets/*/include"))]
+    if not any((d / "cublas_v2.h").is_file() for d in include_dirs):
+        raise BuildToolMissing(
+            f"the CUDA toolkit of {nvcc} has no cuBLAS (cublas_v2.h is not in "
+            f"{', '.join(map(str, include_dirs))}); llama.cpp's CUDA backend links it. "
+            "Install cuBLAS for this CUDA version (NVIDIA's libcublas-dev package) or "
+            "the full toolkit.")
     return {"CUDACXX": nvcc}
 
 

@@ -73,6 +73,15 @@ STEPS=(
 )
 
 if (( DRY_RUN )); then
+    # What the build will find of the CUDA toolkit (the GPU itself is checked below).
+    if [[ -n "$NVCC" ]]; then
+        if toolkit="$(PATH="$(dirname "$NVCC"):$PATH" PEDROLLM_CUDA_ARCHITECTURES="${PEDROLLM_CUDA_ARCHITECTURES:-90}" \
+                "$PYTHON" -c 'from contracts.servers.build import _check_cuda_tools as c; print(c()["CUDACXX"])' 2>&1)"; then
+            say "CUDA toolkit: $toolkit, with cuBLAS"
+        else
+            say "CUDA toolkit: ${toolkit##*BuildToolMissing: }"
+        fi
+    fi
     say "dry run: the steps, with PEDROLLM_LLAMA_SERVER=<the CUDA build> and PEDROLLM_CONTRACT_LABEL='$LABEL' for the pytest runs:"
     for step in "${STEPS[@]}"; do printf '  %s\n' "$step"; done
     if (( ${#MISSING[@]} )); then

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from contracts import report
@@ -58,3 +62,55 @@ def test_the_joined_page_explains_every_verdict(tmp_path: Path) -> None:
     for verdict in ("**pass**", "**fail**", "**unsupported**", "**inconclusive**"):
         assert verdict in page
     assert "1 pass, 1 fail, 1 unsupported, 1 inconclusive" in page
+
+
+CLAUSES = '''
+from contracts.test_clauses import clause, inconclusive, unsupported
+
+@clause("C90", "a clause the model could not be made to exercise")
+def test_model_did_not_comply():
+    inconclusive("the model ended its reply without text (1 token(s))")
+
+@clause("C91", "a clause the server lacks")
+def test_server_lacks_it():
+    unsupported("no such feature")
+
+@clause("C92", "a clause that holds")
+def test_holds():
+    pass
+'''
+
+
+def test_a_clause_calling_inconclusive_is_reported_so_by_the_suite(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "test_model_choice.py").write_text(CLAUSES, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        str(root / p) for p in ("sdk", "fakeserver", ".")))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / "test_model_choice.py"), "-q",
+         "-p", "no:cacheprovider", "-p", "contracts.conftest", "--rootdir", str(tmp_path),
+         "--report-dir", str(tmp_path / "reports")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 pass, 0 fail, 1 unsupported, 1 inconclusive" in done.stdout
+    data = json.loads((tmp_path / "reports" / "conformance-fakellama.json").read_text())
+    outcomes = {r["clause"]: (r["outcome"], r["detail"]) for r in data["results"]}
+    assert outcomes == {
+        "C90": ("inconclusive", "the model ended its reply without text (1 token(s))"),
+        "C91": ("unsupported", "no such feature"),
+        "C92": ("pass", ""),
+    }
+
+
+def test_an_unknown_real_model_is_a_usage_error_naming_the_known_ones(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        str(root / p) for p in ("sdk", "fakeserver", ".")))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "contracts/test_clauses.py", "-q", "-p",
+         "no:cacheprovider", "--real-model", "no-such-model",
+         "--report-dir", str(tmp_path)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "--real-model 'no-such-model' is neither a known model (smollm2) nor a .gguf " \
+           "file" in done.stdout + done.stderr

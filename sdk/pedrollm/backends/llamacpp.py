@@ -102,6 +102,12 @@ class LlamaCppBackend(OpenAIBackend):
 
         return detect_format(chat_template=self.chat_template(), model_name=self.model)
 
+    def parallel_slots(self) -> int:
+        """``total_slots`` from /props: the requests llama-server decodes at once."""
+        slots = self.props().get("total_slots")
+        return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 \
+            else 1
+
     def server_version(self) -> str | None:
         """Return llama-server's build info from /props."""
         build = self.props().get("build_info")

@@ -138,6 +138,10 @@ class OllamaBackend(OpenAIBackend):
             return True
         return "tools" in caps if isinstance(caps, list) else True
 
+    def parallel_slots(self) -> int:
+        """4: Ollama's ``OLLAMA_NUM_PARALLEL`` is 4 or 1 by free memory; more requests queue."""
+        return 4
+
     def server_version(self) -> str | None:
         """Return Ollama's version from /api/version."""
         try:

@@ -73,6 +73,11 @@ class VLLMBackend(OpenAIBackend):
         """Send a request streamed; explain a refusal of tools."""
         return _hinted(super().stream(req))
 
+    def parallel_slots(self) -> int:
+        """16: vLLM batches continuously (``max_num_seqs`` is in the hundreds by default);
+        16 requests in flight keep it busy without a thread per request."""
+        return 16
+
     def server_version(self) -> str | None:
         """Return vLLM's version from /version (read once)."""
         if not self._version_read:

@@ -607,3 +607,27 @@ def test_trimming_keeps_a_valid_suffix_with_pinned_messages_for_any_budget(
     assert len(kept) >= len(turns) - last_start  # the latest turn is whole
     if budget is not None and trimmed.estimated_tokens > budget:
         assert len(kept) == len(turns) - last_start  # over budget only when nothing is left
+
+
+def test_an_agent_with_tools_turned_off_in_the_config_answers_in_text(
+        httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(
+        completion("Paris is usually mild in spring."))
+    registry = ToolRegistry()
+
+    @registry.register
+    def get_weather(city: str) -> str:
+        """Weather for a city.
+
+        Args:
+            city: The city.
+        """
+        return "sunny"
+
+    llm = LlamaCppBackend(httpserver.url_for("/"), enable_tools=False, max_retries=0)
+    with pytest.warns(RuntimeWarning, match="enable_tools is false"):
+        result = Agent(llm, registry).run("What is the weather in Paris?")
+    assert result.stopped_reason == "complete"
+    assert result.final_text == "Paris is usually mild in spring."
+    chats = [r for r, _ in httpserver.log if r.path == "/v1/chat/completions"]
+    assert chats and all("tools" not in json.loads(r.get_data()) for r in chats)

@@ -347,3 +347,17 @@ def test_vllm_grammar_goes_where_its_version_reads_it(
     for body in bodies:
         assert body[field] == expected and other not in body
     assert len([r for r, _ in httpserver.log if r.path == "/version"]) == 1  # asked once
+
+
+def test_tools_turned_off_in_the_config_are_left_out_with_one_warning(
+        httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(completion("In text."))
+    b = LlamaCppBackend(httpserver.url_for("/"), enable_tools=False)
+    req = InferenceRequest(user_prompt="Weather in Paris?", tools=[TOOL], tool_choice="auto")
+    with pytest.warns(RuntimeWarning, match="enable_tools is false") as caught:
+        assert b.infer(req).text == "In text."
+        assert b.infer(req).text == "In text."
+    assert len([w for w in caught if "enable_tools" in str(w.message)]) == 1
+    body = json.loads(httpserver.log[-1][0].get_data())
+    assert "tools" not in body and "tool_choice" not in body
+    assert "get_weather" not in json.dumps(body)

@@ -165,6 +165,7 @@ class OpenAIBackend(Backend):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._native_detected: bool | None = None
+        self._warned_tools_off = False
         self._discovered_context: int | None = None
         self._discovery_done = False
         self._tool_format: str | None = None
@@ -228,9 +229,15 @@ class OpenAIBackend(Backend):
         if req.max_tokens is None and self.max_tokens is not None:
             changes["max_tokens"] = self.max_tokens
         if req.tools and not self.enable_tools:
-            raise UnsupportedFeature(
-                "tools were offered but model.enable_tools is false in the config"
-            )
+            # The config turned tools off: answer in text, as without tools, and say so
+            # once rather than failing an agent's every turn.
+            if not self._warned_tools_off:
+                self._warned_tools_off = True
+                warnings.warn(
+                    f"tools were offered but model.enable_tools is false for the {self.name} "
+                    "backend: they are left out and the model answers in text",
+                    RuntimeWarning, stacklevel=4)
+            changes.update(tools=[], tool_choice=None)
         out = dataclasses.replace(req, **changes) if changes else req
         self.check_request(out)
         return out

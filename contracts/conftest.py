@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from contracts.report import ClauseResult, Report, outcome_of, slug, summary_lines, write
-from contracts.target import Target
+from .report import ClauseResult, Report, outcome_of, slug, summary_lines, write
+from .target import Target
 
 AUTH_KEY = "contract-suite-key"
 REPORT_KEY = pytest.StashKey[Report]()
@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _real_model_keys() -> list[str]:
     """The names --real-model takes."""
-    from contracts.servers.models import MODELS
+    from .servers.models import MODELS
 
     return list(MODELS)
 
@@ -105,7 +105,7 @@ def _target_name(config: pytest.Config) -> tuple[str, str]:
 
 def _real_model(value: str) -> tuple[str, Path | None]:
     """--real-model's (name, GGUF file); the file is None for a known model, fetched later."""
-    from contracts.servers.models import MODELS
+    from .servers.models import MODELS
 
     if value in MODELS:
         return MODELS[value].name, None
@@ -155,13 +155,13 @@ def _fake_target(stack: ExitStack) -> Target:
 def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
     """llama-server built from source with the scripted model (or --real-model's), plus one
     with --api-key; C02 gets a third, started on a model that takes seconds to load."""
-    from contracts.servers.build import ensure_llama_server
-    from contracts.servers.llama_server import (
+    from .servers.build import ensure_llama_server
+    from .servers.llama_server import (
         DEFAULT_CTX_SIZE,
         LlamaServer,
         loading_llama_server,
     )
-    from contracts.servers.scripted_model import write_scripted_model
+    from .servers.scripted_model import write_scripted_model
 
     explicit = os.environ.get("PEDROLLM_LLAMA_SERVER")
     binary = Path(explicit) if explicit else ensure_llama_server()
@@ -169,7 +169,7 @@ def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
     real_model = config.getoption("real_model")
     ctx_size = DEFAULT_CTX_SIZE
     if real_model:
-        from contracts.servers.models import REAL_MODEL_CTX_SIZE, ensure_model
+        from .servers.models import REAL_MODEL_CTX_SIZE, ensure_model
 
         model = _real_model(real_model)[1] or ensure_model(real_model)
         ctx_size = REAL_MODEL_CTX_SIZE

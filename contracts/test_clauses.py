@@ -21,9 +21,6 @@ from typing import NoReturn, TypeVar
 
 import pytest
 
-from contracts import sample_requests as reqs
-from contracts.report import INCONCLUSIVE_PREFIX, UNSUPPORTED_PREFIX, Report
-from contracts.target import CHAT_PATH, Target
 from pedrollm.backend import Backend
 from pedrollm.errors import (
     AuthenticationError,
@@ -34,6 +31,10 @@ from pedrollm.errors import (
     UnsupportedFeature,
 )
 from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta
+
+from . import sample_requests as reqs
+from .report import INCONCLUSIVE_PREFIX, UNSUPPORTED_PREFIX, Report
+from .target import CHAT_PATH, Target
 
 
 def unsupported(reason: str) -> NoReturn:

@@ -31,7 +31,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.target import Target
+from .target import Target
 
 pytestmark = pytest.mark.real_server
 

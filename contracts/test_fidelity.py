@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from contracts import sample_requests as reqs
-from contracts.target import Target
+from . import sample_requests as reqs
+from .target import Target
 
 pytestmark = pytest.mark.real_server
 

@@ -195,6 +195,9 @@ def check_wheel(wheel: Path) -> None:
         "fakellama/__init__.py",
         "fakellama/py.typed",
         "fakellama/pytest_plugin.py",
+        "pedrollm_contracts/conftest.py",
+        "pedrollm_contracts/test_clauses.py",
+        "pedrollm_contracts/servers/build.py",
         f"{dist_info}/licenses/LICENSE",
     } | source_fixtures
     missing = sorted(required - names)
@@ -209,7 +212,7 @@ def check_wheel(wheel: Path) -> None:
     for entry in ("pedrollm = pedrollm.cli:main", "fakellama = fakellama.pytest_plugin"):
         if entry not in entry_points:
             raise CheckFailed(f"wheel entry_points.txt lacks {entry!r}:\n{entry_points}")
-    print(f"ok  wheel: both packages, py.typed, {len(source_fixtures)} fixtures, LICENSE, "
+    print(f"ok  wheel: the packages and the contract suite, py.typed, {len(source_fixtures)} fixtures, LICENSE, "
           "entry points pedrollm and pytest11")
 
 
@@ -238,6 +241,11 @@ def use_wheel(wheel: Path, workdir: Path) -> None:
     out = run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_downstream.py"],
               cwd=empty, what="pytest with the fake_llama_server fixture from the wheel")
     print(f"ok  fresh venv: plugin tests: {out.strip().splitlines()[-1]}")
+    suite = run([str(python), "-m", "pedrollm", "contract", "--report-dir", "reports"],
+                cwd=empty, what="pedrollm contract from the wheel")
+    if not (empty / "reports" / "conformance-fakellama.md").is_file():
+        raise CheckFailed(f"pedrollm contract wrote no report:\n{suite[-2000:]}")
+    print(f"ok  fresh venv: pedrollm contract: {suite.strip().splitlines()[-1]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -246,3 +246,14 @@ def test_info_and_models_name_the_model_alike(fake: FakeServer, tmp_path: Path) 
     info = info_rows(run("--server-url", fake.url, "info", "--no-probe", cwd=tmp_path).stdout)
     models = run("--server-url", fake.url, "models", cwd=tmp_path).stdout
     assert info["model"] == models.split("\t")[0].strip() == "scripted-tiny.gguf"
+
+
+def test_contract_runs_the_suite_from_the_package_and_writes_its_report(
+        fake: FakeServer, tmp_path: Path) -> None:
+    out = run("--server-url", fake.url, "--backend", "llamacpp", "contract", "--report-dir",
+              str(tmp_path / "rep"), "--", "-k", "c01 or c03 or c17", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "3 passed" in out.stdout
+    report = json.loads((tmp_path / "rep" / "conformance-llamacpp-127-0-0-1.json").read_text())
+    assert {r["clause"]: r["outcome"] for r in report["results"]} == {
+        "C01": "pass", "C03": "pass", "C17": "pass"}

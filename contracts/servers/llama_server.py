@@ -235,7 +235,7 @@ def loading_llama_server(binary: str | os.PathLike[str], workdir: str | os.PathL
     handed over once /health has answered 503 for ``LOADING_MIN_SECONDS``. The server
     is stopped when the block ends.
     """
-    from contracts.servers.scripted_model import write_random_model
+    from .scripted_model import write_random_model
 
     extra = ["--check-tensors", *options.pop("extra_args", ())]
     for size_mb in LOADING_MODEL_MB:
@@ -308,7 +308,7 @@ def _health_status(url: str, timeout: float = 2.0) -> int | None:
 
 def default_pid_file() -> Path:
     """Where ``start`` records the server it left running, unless told otherwise."""
-    from contracts.servers.build import cache_root
+    from .build import cache_root
 
     return cache_root() / "run" / "llama-server.json"
 
@@ -373,14 +373,14 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 def _default_binary() -> Path:
     """llama-server built by contracts.servers.build (built now if it is not yet)."""
-    from contracts.servers.build import ensure_llama_server
+    from .build import ensure_llama_server
 
     return ensure_llama_server(progress=lambda m: print(m, file=sys.stderr, flush=True))
 
 
 def _default_model(directory: Path) -> Path:
     """The scripted model, written beside the pid file."""
-    from contracts.servers.scripted_model import write_scripted_model
+    from .scripted_model import write_scripted_model
 
     return write_scripted_model(directory / "scripted.gguf")
 

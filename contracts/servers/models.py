@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.servers.build import Progress, cache_root, file_lock
+from .build import Progress, cache_root, file_lock
 
 CHUNK = 1 << 20
 #: The context the contract suite serves a real model with (--ctx-size).

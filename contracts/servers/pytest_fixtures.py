@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from contracts.servers.build import cached_binary, ensure_llama_server
-from contracts.servers.llama_server import LlamaServer
-from contracts.servers.scripted_model import write_scripted_model
+from .build import cached_binary, ensure_llama_server
+from .llama_server import LlamaServer
+from .scripted_model import write_scripted_model
 
 StartServer = Callable[..., LlamaServer]
 

@@ -14,6 +14,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._version import __version__
@@ -77,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "(the same as pedrollm --server-url URL demo)")
     demo.add_argument("--json", action="store_true",
                       help="print only the transcript, as JSON, on stdout")
+    contract = sub.add_parser(
+        "contract", help="run the contract suite against a server (default: the bundled fake)",
+        description="Run pedrollm's contract suite (pytest) against --server-url with "
+                    "--backend, or the bundled fake when no URL is given; writes a JSON and "
+                    "a Markdown report. Arguments after the options go to pytest.")
+    contract.add_argument("--server-url", dest="contract_url",
+                          help="the server to check (default: the bundled fake)")
+    contract.add_argument("--backend", dest="contract_backend",
+                          help="llamacpp | ollama | vllm | lmstudio | openai")
+    contract.add_argument("--model", dest="contract_model", help="the model to ask for")
+    contract.add_argument("--report-dir", default="reports",
+                          help="where the reports go (default: ./reports)")
+    contract.add_argument("--api-key", help="the server's API key, for the auth clause")
+    contract.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                          help="more pytest arguments, e.g. -k c08")
     return parser
 
 
@@ -289,6 +305,48 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         return run_demo(out, as_json=args.json, backend=backend)
 
 
+def suite_dir() -> Path:
+    """Where the contract suite is: the installed ``pedrollm_contracts``, else a checkout's."""
+    import importlib.util
+
+    for name in ("pedrollm_contracts", "contracts"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            folder = Path(spec.origin).parent
+            if (folder / "test_clauses.py").is_file():
+                return folder
+    raise PedroLLMError("the contract suite is not installed: reinstall pedrollm "
+                        "(pip install 'pedrollm[test]')")
+
+
+def cmd_contract(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm contract``: the contract suite, as pytest, against one server."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("pytest") is None:
+        raise PedroLLMError("pedrollm contract runs on pytest, which is not installed: "
+                            "pip install 'pedrollm[test]'")
+    folder = suite_dir()
+    command = [sys.executable, "-m", "pytest", str(folder), "-q", "-rs", "-p", "no:cacheprovider",
+               "--rootdir", str(folder), "--report-dir", str(Path(args.report_dir).resolve())]
+    # The command's own options, else the global ones (pedrollm --server-url URL contract).
+    url = args.contract_url or args.server_url
+    backend = args.contract_backend or args.backend
+    model = args.contract_model or args.model
+    if url:
+        command += ["--server-url", url]
+    if backend:
+        command += ["--backend", backend]
+    if model:
+        command += ["--model", model]
+    if args.api_key:
+        command += ["--api-key", args.api_key]
+    command += [a for a in args.pytest_args if a != "--"]
+    out.flush()
+    return subprocess.run(command, check=False).returncode
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "chat": cmd_chat,
     "health": cmd_health,
@@ -296,6 +354,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "info": cmd_info,
     "config": cmd_config,
     "demo": cmd_demo,
+    "contract": cmd_contract,
 }
 
 

@@ -11,6 +11,10 @@ from pathlib import Path
 from fakellama.server import FakeServer
 
 SECRET = "sk-cli-secret-42"
+ROOT = Path(__file__).resolve().parents[1]
+# The subprocess runs in a temporary directory: an absolute path makes it import this
+# checkout's pedrollm and fakellama, not whichever copy is installed.
+CHECKOUT_PATH = os.pathsep.join(str(ROOT / part) for part in ("sdk", "fakeserver", "."))
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -18,6 +22,7 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
     """Run ``python -m pedrollm ARGS`` with no config file and no PEDROLLM_* variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     clean["HOME"] = str(cwd)
+    clean["PYTHONPATH"] = CHECKOUT_PATH
     clean.update(env or {})
     return subprocess.run([sys.executable, "-m", "pedrollm", *args], cwd=cwd, env=clean,
                           input=stdin, capture_output=True, text=True, timeout=120)

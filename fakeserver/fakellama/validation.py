@@ -51,6 +51,7 @@ _SCHEMA_FIELDS: tuple[tuple[tuple[str, ...], str, tuple[int, int] | None], ...] 
     (("json_schema",), "schema", None), (("grammar_lazy",), "bool", None),
     (("ignore_eos",), "bool", None), (("stop",), "stop", None),
 )
+_FIELD_NAMES = frozenset(name for names, _, _ in _SCHEMA_FIELDS for name in names)
 _SCHEMA_TYPES = frozenset({"object", "string", "array", "integer", "number", "boolean", "null"})
 
 
@@ -101,9 +102,12 @@ def _field_types(body: dict[str, Any], read_schema: bool = True) -> Refusal | No
 
     read_schema: False for a chat, whose schema became a grammar before this step.
     """
+    given = body.keys() & _FIELD_NAMES
     for names, kind, limits in _SCHEMA_FIELDS:
         if kind == "schema" and not read_schema:
             continue
+        if kind != "nested" and given.isdisjoint(names):
+            continue  # most requests set few of these fields: skip the rest cheaply
         source = body.get("stream_options") if kind == "nested" else body
         if not isinstance(source, dict):
             continue

@@ -13,15 +13,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-import fakellama
-import pedrollm
 from fakellama.server import FakeServer
 
 from .sse import completion, tool_call
 
 SECRET = "sk-cli-secret-42"
-SOURCES = [str(Path(pedrollm.__file__).resolve().parents[1]),
-           str(Path(fakellama.__file__).resolve().parents[1])]
+ROOT = Path(__file__).resolve().parents[1]
+# The subprocess runs in a temporary directory: an absolute path makes it import this
+# checkout's pedrollm and fakellama, not whichever copy is installed.
+CHECKOUT_PATH = os.pathsep.join(str(ROOT / part) for part in ("sdk", "fakeserver", "."))
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -29,10 +29,7 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
     """Run ``python -m pedrollm ARGS`` with no config file and no PEDROLLM_* variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     clean["HOME"] = str(cwd)
-    # The command runs from another directory: give it the sources this test imported,
-    # not whichever pedrollm happens to be installed.
-    clean["PYTHONPATH"] = os.pathsep.join(
-        [*SOURCES, *filter(None, [os.environ.get("PYTHONPATH")])])
+    clean["PYTHONPATH"] = CHECKOUT_PATH
     clean.update(env or {})
     return subprocess.run([sys.executable, "-m", "pedrollm", *args], cwd=cwd, env=clean,
                           input=stdin, capture_output=True, text=True, timeout=120)

@@ -133,9 +133,8 @@ def _run_pedrollm(
         args = ["--server-url", fake_llama_server.url, *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEDROLLM_")}
     env["HOME"] = str(cwd)
-    # Run from cwd, the documented commands must still use this checkout's sources.
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "sdk"), str(ROOT / "fakeserver"), *filter(None, [env.get("PYTHONPATH")])])
+    # cwd is a temporary directory: an absolute path imports this checkout, not an install.
+    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("sdk", "fakeserver", "."))
     return subprocess.run([sys.executable, "-m", "pedrollm", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 

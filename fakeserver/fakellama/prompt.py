@@ -41,8 +41,10 @@ def render_chat(messages: list[Any], tools: list[Any] | None = None) -> str:
         if not isinstance(message, dict):
             continue
         text = _content_text(message.get("content"))
-        for call in message.get("tool_calls") or []:
-            text += "<tool_call>" + json.dumps(call.get("function", {})) + "</tool_call>"
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function", {}) if isinstance(call, dict) else {}
+            text += "<tool_call>" + json.dumps(function) + "</tool_call>"
         out.append(f"<|im_start|>{message.get('role', 'user')}\n{text}<|im_end|>\n")
     out.append("<|im_start|>assistant\n")
     return "".join(out)
@@ -51,7 +53,8 @@ def render_chat(messages: list[Any], tools: list[Any] | None = None) -> str:
 def count_prompt_tokens(body: dict[str, Any]) -> int:
     """Count the prompt tokens a chat or completion body would take with this tokenizer."""
     if "messages" in body:
-        return len(tokenize(render_chat(body["messages"], body.get("tools"))))
+        messages = body["messages"] if isinstance(body["messages"], list) else []
+        return len(tokenize(render_chat(messages, body.get("tools"))))
     prompt = body.get("prompt", "")
     if isinstance(prompt, list):
         return sum(len(tokenize(p)) if isinstance(p, str) else 1 for p in prompt)

@@ -24,6 +24,7 @@ SERVER = "server_error"
 # a boolean field takes only booleans, a number field numbers and booleans (truncated to
 # an integer where the field is one). A field with hard limits refuses values outside them.
 INT32_MAX = 2**31 - 1
+FAKE_VOCAB = 256  # the fake's tokenizer: one token per byte value
 N_PARALLEL = 4  # llama-server's slots when started without --parallel; caps "n"
 _SCHEMA_FIELDS: tuple[tuple[tuple[str, ...], str, tuple[int, int] | None], ...] = (
     (("verbose",), "bool", None), (("timings_per_token",), "bool", None),
@@ -50,6 +51,7 @@ _SCHEMA_FIELDS: tuple[tuple[tuple[str, ...], str, tuple[int, int] | None], ...] 
     (("json_schema",), "schema", None), (("grammar_lazy",), "bool", None),
     (("ignore_eos",), "bool", None), (("stop",), "stop", None),
 )
+_FIELD_NAMES = frozenset(name for names, _, _ in _SCHEMA_FIELDS for name in names)
 _SCHEMA_TYPES = frozenset({"object", "string", "array", "integer", "number", "boolean", "null"})
 
 
@@ -95,9 +97,17 @@ def _type_error(expected: str, value: Any) -> str:
             f"{json_type_name(value)}")
 
 
-def _field_types(body: dict[str, Any]) -> Refusal | None:
-    """The schema's checks on generation parameters (a null value means absent)."""
+def _field_types(body: dict[str, Any], read_schema: bool = True) -> Refusal | None:
+    """The schema's checks on generation parameters (a null value means absent).
+
+    read_schema: False for a chat, whose schema became a grammar before this step.
+    """
+    given = body.keys() & _FIELD_NAMES
     for names, kind, limits in _SCHEMA_FIELDS:
+        if kind == "schema" and not read_schema:
+            continue
+        if kind != "nested" and given.isdisjoint(names):
+            continue  # most requests set few of these fields: skip the rest cheaply
         source = body.get("stream_options") if kind == "nested" else body
         if not isinstance(source, dict):
             continue
@@ -299,7 +309,7 @@ def check_chat(body: Any, generating: bool = True) -> Refusal | None:
         return _bad("logprobs is not supported with tools + stream")
     if body.get("logprobs") is not True and body.get("top_logprobs") is not None:
         return _bad("top_logprobs requires logprobs to be set to true")
-    return _field_types(body) if generating else None
+    return _field_types(body, read_schema=False) if generating else None
 
 
 def _dump(value: Any) -> str:
@@ -373,7 +383,20 @@ def check_completion(body: Any) -> Refusal | None:
         return _bad("[json.exception.out_of_range.403] key 'prompt' not found")
     if (problem := prompt_problem(body["prompt"])) is not None:
         return _bad(problem)
-    return _field_types(body)
+    if (refusal := _field_types(body)) is not None:
+        return refusal
+    if any(not 0 <= token < FAKE_VOCAB for token in _prompt_tokens(body["prompt"])):
+        return _bad("Prompt contains invalid tokens")  # checked when a slot takes the task
+    return None
+
+
+def _prompt_tokens(prompt: Any) -> list[int]:
+    """The token ids given directly in a completion prompt."""
+    if _is_token(prompt):
+        return [prompt]
+    if isinstance(prompt, list):
+        return [t for part in prompt for t in _prompt_tokens(part)]
+    return []
 
 
 def _is_token(value: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,19 @@ def without_fresh_ids(data: bytes | str) -> bytes:
     """
     raw = data.encode() if isinstance(data, str) else data
     return _IDS.sub(b"<fresh>", raw)
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment, with this checkout's packages first on an absolute PYTHONPATH.
+
+    A test that runs Python in another directory would otherwise import whichever
+    pedrollm/fakellama is installed, not the code under test.
+    """
+    import fakellama
+    import pedrollm
+
+    paths = [str(Path(module.__file__ or "").resolve().parents[1])
+             for module in (fakellama, pedrollm)]
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [*paths, *(str(Path(p).resolve()) for p in inherited)]))

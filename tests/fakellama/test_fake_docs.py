@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_helpers import checkout_env
 
 from fakellama.fixtures import fixture_from_json
 
@@ -40,7 +41,8 @@ def test_python_blocks_run(block: str, tmp_path: Path) -> None:
                    "test_from_doc.py"]
     else:
         command = [sys.executable, "-c", block]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env=checkout_env())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -55,7 +57,7 @@ def test_bash_commands_run(command: str, tmp_path: Path) -> None:
         argv[0] = sys.executable
     if "serve" in argv or "record" in argv:
         process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, env=checkout_env())
         try:
             assert process.stdout is not None
             assert process.stdout.readline().startswith("fakellama listening on http://")
@@ -66,5 +68,6 @@ def test_bash_commands_run(command: str, tmp_path: Path) -> None:
                 process.kill()
         assert process.returncode == 0
     else:
-        result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                                env=checkout_env())
         assert result.returncode == 0, result.stdout + result.stderr

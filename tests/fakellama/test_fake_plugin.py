@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import fakellama
+from fake_helpers import checkout_env
 
 USER_TESTS = '''
 import pytest
@@ -97,12 +96,9 @@ def test_the_next_test_is_unaffected(fake_llama_server):
 def _run_user_suite(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     """Run a user's test file in a fresh pytest that imports this checkout's fakellama."""
     (tmp_path / "test_user_suite.py").write_text(textwrap.dedent(source))
-    here = str(Path(fakellama.__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user_suite.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=checkout_env(),
     )
 
 

@@ -374,7 +374,8 @@ FIELDS = st.sampled_from(["messages", "tools", "tool_choice", "stream", "stream_
                           "max_tokens", "n", "stop", "response_format", "json_schema",
                           "grammar", "logprobs", "top_logprobs", "continue_final_message",
                           "add_generation_prompt", "temperature", "prompt", "content",
-                          "tokens", "model"])
+                          "tokens", "model", "input", "system", "instructions",
+                          "max_output_tokens", "stop_sequences"])
 MESSAGE = st.fixed_dictionaries({}, optional={
     "role": st.sampled_from(["user", "assistant", "system", "tool", 3]),
     "content": JSON | st.text(max_size=12), "tool_calls": JSON})
@@ -383,7 +384,8 @@ BODY = st.dictionaries(FIELDS, JSON, max_size=5) | st.builds(
     st.lists(MESSAGE, max_size=3), st.dictionaries(FIELDS, JSON, max_size=3))
 PATHS = st.sampled_from(["/v1/chat/completions", "/completion", "/v1/completions",
                          "/tokenize", "/detokenize", "/apply-template",
-                         "/v1/chat/completions/input_tokens"])
+                         "/v1/chat/completions/input_tokens", "/v1/messages",
+                         "/v1/messages/count_tokens", "/v1/responses"])
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])

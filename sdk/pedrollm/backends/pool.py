@@ -131,8 +131,16 @@ def _state_of(exc: PedroLLMError) -> str:
 
 
 def conversation_key(req: InferenceRequest) -> str:
-    """What stays the same over the turns of one conversation: its first two messages."""
-    opening = [message.to_dict() for message in req.all_messages()[:2]]
+    """What stays the same over the turns of one conversation: its opening.
+
+    The opening is every message up to and including the first user message (system
+    prompt and first question): later turns only add messages after it.
+    """
+    opening = []
+    for message in req.all_messages():
+        opening.append(message.to_dict())
+        if message.role == "user":
+            break
     return hashlib.sha256(json.dumps(opening, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -12,23 +12,30 @@ requests/s of ``--runs`` runs and the ratio against one server reached directly
 (a plain llamacpp backend), measured in the same run; the ideal ratio is N. A last
 pair of rows has two servers, one four times slower than the other: there the ideal
 is 1.25, and round robin is held to the pace of the slow one.
+
+A second section, when llama-server is built (``python -m contracts.servers.build``),
+runs multi-turn conversations over a pool of two real llama-servers (the scripted
+model) with and without ``sticky``, and reports the prompt tokens each server had to
+process (``timings.prompt_n``) and took from its cache (``timings.cache_n``).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from bench.machine import command_line, describe
 from fakellama.app import FakeLlamaApp
 from fakellama.server import BackgroundServer, load_fixtures
-from pedrollm import Backend, InferenceRequest, new_backend
+from pedrollm import Backend, InferenceRequest, Message, new_backend
 
 MODULE = "bench.bench_pool"
 PROMPT = "Say hello."  # the bundled chat-hello fixture
@@ -100,6 +107,64 @@ def measure(make: Callable[[], Backend], requests: int, threads: int, runs: int)
     return statistics.median(rates)
 
 
+def converse(backend: Backend, conversations: int, turns: int) -> tuple[int, int, int]:
+    """Run the conversations turn by turn, interleaved; (processed, cached, requests)."""
+    histories = [[Message.system(f"Conversation {c}. " + " ".join(
+        f"Rule {i}: answer briefly and stay on topic." for i in range(30)))]
+        for c in range(conversations)]
+    processed = cached = asked = 0
+    for turn in range(turns):
+        for history in histories:
+            history.append(Message.user(f"Question {turn}: what comes next?"))
+            reply = backend.infer(InferenceRequest(messages=list(history), max_tokens=16))
+            history.append(Message.assistant(reply.text))
+            timings = reply.timings
+            processed += (timings.prompt_n or 0) if timings else 0
+            cached += (timings.cache_n or 0) if timings else 0
+            asked += 1
+    return processed, cached, asked
+
+
+def sticky_section(conversations: int, turns: int) -> None:
+    """Print the prompt-cache effect of sticky routing on two real llama-servers."""
+    from contracts.servers.llama_server import LlamaServer
+    from contracts.servers.pytest_fixtures import find_llama_server
+    from contracts.servers.scripted_model import write_scripted_model
+
+    print("\n## Sticky routing and llama-server's prompt cache\n")
+    binary = find_llama_server(require=False)
+    if binary is None:
+        print("Not measured: llama-server is not built here "
+              "(`python -m contracts.servers.build`).")
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        model = write_scripted_model(Path(work) / "scripted.gguf")
+        for sticky in (True, False):
+            # Fresh servers for each mode, so neither starts with the other's cache.
+            with LlamaServer(binary, model, ctx_size=16384) as one, \
+                    LlamaServer(binary, model, ctx_size=16384) as two:
+                pool = new_backend({"type": "pool", "strategy": "round_robin",
+                                    "sticky": sticky,
+                                    "servers": [{"server_url": one.url},
+                                                {"server_url": two.url}]})
+                with pool:
+                    rows.append((sticky, *converse(pool, conversations, turns)))
+    base = rows[0][1]
+    print(f"{conversations} conversations of {turns} turns each, interleaved, over a pool "
+          "of two llama-servers (scripted model, `--ctx-size 16384`, default slots), "
+          "`round_robin`; tokens summed over every request. Without `sticky`, round robin "
+          "sends each conversation to the other server every turn (an odd number of "
+          "conversations over two servers), whose cache holds it as of two turns "
+          "before.\n")
+    print("| sticky | prompt tokens processed | per request | taken from the cache "
+          "| processed, ratio vs sticky |")
+    print("|---|---:|---:|---:|---:|")
+    for sticky, processed, cached, asked in rows:
+        print(f"| {'yes' if sticky else 'no'} | {processed} | {processed / asked:.0f} "
+              f"| {cached} | {processed / base:.2f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the Markdown section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service", type=float, default=0.05)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
+    # Odd, so that round robin without sticky moves each conversation every turn.
+    parser.add_argument("--conversations", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=6)
     args = parser.parse_args(argv)
     rows: list[tuple[str, float]] = []
     with one_slot_fakes([args.service]) as (url,):
@@ -135,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|")
     for name, rate in rows:
         print(f"| {name} | {rate:.1f} | {rate / direct:.2f} |")
+    sticky_section(args.conversations, args.turns)
     return 0
 
 

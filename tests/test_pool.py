@@ -283,6 +283,22 @@ def test_the_pool_waits_a_round_for_servers_still_loading() -> None:
             assert pool.infer(WHO).text in ("I am A.", "I am B.")
 
 
+def test_the_deadline_bounds_every_server_tried_together() -> None:
+    from pedrollm import DeadlineExceeded
+
+    with named_fakes("AB") as (a, b):
+        a.set_faults("loading=30")
+        b.set_faults("loading=30")
+        members = [new_backend({"server_url": f.url, "max_retries": 0}) for f in (a, b)]
+        with PoolBackend(members, max_retries=10, retry_budget=60, cooldown=0.05) as pool:
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceeded):
+                pool.infer(InferenceRequest(user_prompt="Who are you?", deadline=0.8))
+            took = time.monotonic() - started
+    # Ten rounds of waiting would take seconds; the deadline ends them.
+    assert 0.7 < took < 1.5
+
+
 # -- streams ----------------------------------------------------------------------
 
 

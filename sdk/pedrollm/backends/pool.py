@@ -25,7 +25,8 @@ at once. A server that failed is cooled down (1 s, doubling to 30 s) and is trie
 again only after a health probe says it is ready, or as a last resort when every
 other server failed too. When every server failed, the pool waits and tries another
 round (``max_retries`` rounds within ``retry_budget`` seconds), then raises
-:class:`~pedrollm.errors.NoServerAvailable` listing each server's last state.
+:class:`~pedrollm.errors.NoServerAvailable` listing each server's last state. A
+``deadline`` (the request's, else the config's) bounds all of that together.
 
 One pool may be shared by many threads: the routing state is guarded by a lock, and
 no lock is held while a request is on the wire.
@@ -33,6 +34,7 @@ no lock is held while a request is on the wire.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -165,6 +167,7 @@ class PoolBackend(Backend):
         sticky: bool = False,
         max_retries: int = 3,
         retry_budget: float = 30.0,
+        deadline: float | None = None,
         cooldown: float = 1.0,
         max_cooldown: float = 30.0,
         slots: bool = True,
@@ -188,6 +191,7 @@ class PoolBackend(Backend):
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
         self.slots = slots
+        self.deadline = deadline
         self._lock = threading.Lock()
         self._turn = 0
 
@@ -197,7 +201,8 @@ class PoolBackend(Backend):
         members = [cls.member_types[member.type].from_config(member, session=session)
                    for member in cfg.pool_servers()]
         return cls(members, strategy=cfg.strategy, sticky=cfg.sticky,
-                   max_retries=cfg.max_retries, retry_budget=cfg.retry_budget)
+                   max_retries=cfg.max_retries, retry_budget=cfg.retry_budget,
+                   deadline=cfg.deadline)
 
     def __repr__(self) -> str:
         shown = ", ".join(redact_url(e.url) for e in self.endpoints)
@@ -335,14 +340,20 @@ class PoolBackend(Backend):
             error.__cause__ = errors[-1]
         return error
 
-    def _rounds(self) -> Iterator[int]:
-        """Round numbers; between rounds, the retry policy's wait, within its budget."""
+    def _rounds(self, until: float | None) -> Iterator[int]:
+        """Round numbers; between rounds, the retry policy's wait, within its budget.
+
+        The wait never runs past the deadline ``until``: the round after it finds the
+        deadline passed.
+        """
         waited = 0.0
         for attempt in range(self.retry.max_retries + 1):
             if attempt:
                 delay = self.retry.delay(attempt - 1)
                 if waited + delay > self.retry.budget:
                     return
+                if until is not None:
+                    delay = max(0.0, min(delay, until - time.monotonic()))
                 time.sleep(delay)
                 waited += delay
             yield attempt
@@ -350,16 +361,39 @@ class PoolBackend(Backend):
     def _key(self, req: InferenceRequest) -> str | None:
         return conversation_key(req) if self.sticky else None
 
-    def _run(self, req: InferenceRequest, call: Callable[[Backend], T]) -> T:
+    def _budget(self, req: InferenceRequest
+                ) -> tuple[Callable[[], InferenceRequest], float | None]:
+        """The request for each attempt, its deadline what is left of the whole one's.
+
+        The deadline (the request's, else the pool's) bounds every server tried
+        together, not each one: DeadlineExceeded once it has passed. Also returns when
+        it passes (a ``time.monotonic()`` value), None without a deadline.
+        """
+        total = req.deadline if req.deadline is not None else self.deadline
+        if total is None:
+            return (lambda: req), None
+        until = time.monotonic() + total
+
+        def attempt() -> InferenceRequest:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(f"the pool's request passed its deadline of {total:g}s")
+            return dataclasses.replace(req, deadline=left)
+
+        return attempt, until
+
+    def _run(self, req: InferenceRequest,
+             call: Callable[[Backend, InferenceRequest], T]) -> T:
         """Run ``call`` on one server after another until one answers."""
         key = self._key(req)
+        next_req, until = self._budget(req)
         errors: list[PedroLLMError] = []
-        for _ in self._rounds():
+        for _ in self._rounds(until):
             tried: list[Endpoint] = []
             while (endpoint := self._acquire(tried, key)) is not None:
                 tried.append(endpoint)
                 try:
-                    result = call(endpoint.backend)
+                    result = call(endpoint.backend, next_req())
                 except PedroLLMError as exc:
                     self._release(endpoint, exc)
                     if not fails_over(exc):
@@ -378,7 +412,7 @@ class PoolBackend(Backend):
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request to one server, moving it on where that server fails."""
         validate_request(req)
-        return self._run(req, lambda backend: backend.infer(req))
+        return self._run(req, lambda backend, attempt: backend.infer(attempt))
 
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Stream from one server; move on only while nothing has reached the caller."""
@@ -387,14 +421,15 @@ class PoolBackend(Backend):
 
     def _stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         key = self._key(req)
+        next_req, until = self._budget(req)
         errors: list[PedroLLMError] = []
-        for _ in self._rounds():
+        for _ in self._rounds(until):
             tried: list[Endpoint] = []
             while (endpoint := self._acquire(tried, key)) is not None:
                 tried.append(endpoint)
                 deltas: Iterator[StreamDelta] | None = None
                 try:
-                    deltas = endpoint.backend.stream(req)
+                    deltas = endpoint.backend.stream(next_req())
                     first = next(deltas)
                 except StopIteration:
                     self._release(endpoint, None)

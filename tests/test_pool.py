@@ -96,6 +96,23 @@ def test_pool_config_mistakes_are_named(section: dict[str, Any], expected: str) 
     assert config_error(section).startswith(expected)
 
 
+def test_servers_of_different_model_families_are_refused() -> None:
+    message = config_error({"type": "pool", "servers": [
+        {"server_url": "http://127.0.0.1:8081", "tool_call_format": "hermes"},
+        {"server_url": "http://127.0.0.1:8082"},
+        {"server_url": "http://127.0.0.1:8083", "tool_call_format": "mistral",
+         "enable_tools": False},
+    ]})
+    assert message.splitlines() == [
+        'pool.json: model.servers[2].tool_call_format: "mistral" but '
+        'model.servers[0].tool_call_format is "hermes"; a pool\'s servers serve one model '
+        "family: set it once, beside model.servers",
+        "pool.json: model.servers[2].enable_tools: false but model.servers[0].enable_tools "
+        "is true; a pool's servers serve one model family: set it once, beside "
+        "model.servers",
+    ]
+
+
 def test_the_same_server_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"model.servers\[1\].server_url: .* is already "
                                           r"model.servers\[0\]"):

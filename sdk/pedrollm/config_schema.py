@@ -357,6 +357,8 @@ class ModelConfig:
                     ("servers", re.sub(r"\bmodel\.", f"{where}.", text))
                     for _, text in exc.problems
                 )
+        if not problems:
+            problems = _disagreements(members)
         if problems:
             raise _FieldProblems(problems)
         return members
@@ -402,6 +404,31 @@ class ModelConfig:
 _POOL_FIELDS = ("servers", "strategy", "sticky")
 # Fields a pool's servers never take from the pool (see ModelConfig.pool_servers).
 _POOL_OWN = frozenset({"type", "server_url", *_POOL_FIELDS, "max_retries", "retry_budget"})
+
+
+def _disagreements(members: list[ModelConfig]) -> list[tuple[str, str]]:
+    """Where a pool's servers disagree on what must be one model family's.
+
+    The text format of tool calls is the model family's; tools on for some servers and
+    off for others would make a request with tools fail on some servers only.
+    """
+    problems = []
+    for name in ("tool_call_format", "enable_tools"):
+        first: tuple[int, Any] | None = None
+        for index, member in enumerate(members):
+            value = getattr(member, name)
+            if value is None:
+                continue
+            if first is None:
+                first = (index, value)
+            elif value != first[1]:
+                problems.append((
+                    "servers",
+                    f"model.servers[{index}].{name}: {json.dumps(value)} but "
+                    f"model.servers[{first[0]}].{name} is {json.dumps(first[1])}; a pool's "
+                    "servers serve one model family: set it once, beside model.servers",
+                ))
+    return problems
 
 
 def _shown_servers(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:

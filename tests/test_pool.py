@@ -247,6 +247,21 @@ def test_a_server_answering_500_is_skipped_and_cooled_down() -> None:
         assert pool.endpoints_info()[0]["state"] == "ok"
 
 
+def test_requests_failing_together_cool_a_server_down_once() -> None:
+    with named_fakes("AB") as (a, b), fast_pool(a.url, b.url, strategy="round_robin",
+                                                cooldown=2.0) as pool:
+        # A holds each request 0.3 s, then fails it: three are in flight on A at once.
+        a.set_faults("first_token_delay=0.3,status=500")
+        with ThreadPoolExecutor(6) as workers:
+            answers = list(workers.map(lambda _: pool.infer(WHO).text, range(6)))
+        assert answers == ["I am B."] * 6
+        assert chats(a) >= 2
+        a_row = pool.endpoints[0]
+        # One cooldown of 2 s, not one doubled per failed request (8 s for three).
+        assert a_row.failures == 1
+        assert a_row.cooldown_until - time.monotonic() < 2.0
+
+
 def test_a_loading_server_is_skipped_until_it_is_ready() -> None:
     with named_fakes("AB") as (a, b), fast_pool(a.url, b.url, strategy="first") as pool:
         a.set_faults("loading=0.6")

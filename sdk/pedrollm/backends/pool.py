@@ -257,7 +257,12 @@ class PoolBackend(Backend):
                 if not probe:
                     endpoint.in_flight += 1
                     return endpoint
-            status = endpoint.backend.health()
+            try:
+                status = endpoint.backend.health()
+            except BaseException:
+                with self._lock:
+                    endpoint.probing = False
+                raise
             with self._lock:
                 endpoint.probing = False
                 if status.ready:
@@ -311,9 +316,15 @@ class PoolBackend(Backend):
 
     def _mark_failed(self, endpoint: Endpoint, state: str, detail: str,
                      wait: float | None = None) -> None:
-        """Under the lock: the server failed; cool it down, longer each time in a row."""
+        """Under the lock: the server failed; cool it down, longer each time in a row.
+
+        Requests that were in flight together and fail together are one failure: a
+        server already cooling down is not cooled down longer for them.
+        """
         endpoint.state = state
         endpoint.detail = detail
+        if wait is None and endpoint.cooldown_until > time.monotonic():
+            return
         pause = wait if wait is not None else min(
             self.max_cooldown, self.cooldown * (2.0 ** endpoint.failures))
         endpoint.failures += 1

@@ -40,6 +40,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
@@ -502,14 +503,16 @@ class PoolBackend(Backend):
         return all(e.backend.supports_native_tools() for e in self.endpoints)
 
     def endpoint_health(self) -> list[tuple[str, Health]]:
-        """Probe every server once; (URL, its health), in the pool's order.
+        """Probe every server once, all at the same time; (URL, its health), in order.
 
         What a probe shows is remembered: a ready server is routed to again at once, one
         that is not is cooled down.
         """
         out: list[tuple[str, Health]] = []
-        for e in self.endpoints:
-            status = e.backend.health()
+        # All at once: an unreachable server may take its whole connect timeout.
+        with ThreadPoolExecutor(len(self.endpoints)) as probes:
+            statuses = list(probes.map(lambda e: e.backend.health(), self.endpoints))
+        for e, status in zip(self.endpoints, statuses, strict=True):
             with self._lock:
                 if status.ready:
                     self._mark_ok(e)

@@ -212,8 +212,8 @@ def check_wheel(wheel: Path) -> None:
     for entry in ("pedrollm = pedrollm.cli:main", "fakellama = fakellama.pytest_plugin"):
         if entry not in entry_points:
             raise CheckFailed(f"wheel entry_points.txt lacks {entry!r}:\n{entry_points}")
-    print(f"ok  wheel: the packages and the contract suite, py.typed, {len(source_fixtures)} fixtures, LICENSE, "
-          "entry points pedrollm and pytest11")
+    print(f"ok  wheel: the packages and the contract suite, py.typed, "
+          f"{len(source_fixtures)} fixtures, LICENSE, entry points pedrollm and pytest11")
 
 
 def use_wheel(wheel: Path, workdir: Path) -> None:

@@ -84,8 +84,8 @@ def test_each_backend_has_its_default_url(backend: str, url: str) -> None:
 
 
 def test_backend_types_and_default_urls_agree() -> None:
-    assert BACKEND_TYPES == ("llamacpp", "ollama", "vllm", "lmstudio", "openai")
-    assert set(DEFAULT_SERVER_URLS) == set(BACKEND_TYPES) - {"openai"}
+    assert BACKEND_TYPES == ("llamacpp", "ollama", "vllm", "lmstudio", "openai", "pool")
+    assert set(DEFAULT_SERVER_URLS) == set(BACKEND_TYPES) - {"openai", "pool"}
 
 
 def test_backend_facts_come_from_the_backend_classes() -> None:
@@ -252,14 +252,14 @@ def test_validation_error_names_file_field_and_value(data: dict[str, Any], messa
 def test_unknown_backend_type_suggests_and_lists_supported(bad: str, suggestion: str) -> None:
     assert error_of({"type": bad}) == (
         f"{SRC}: model.type: unknown backend type {json.dumps(bad)} "
-        f"(did you mean {suggestion!r}?); supported: llamacpp, ollama, vllm, lmstudio, openai"
+        f"(did you mean {suggestion!r}?); supported: llamacpp, ollama, vllm, lmstudio, openai, pool"
     )
 
 
 def test_unknown_backend_type_without_a_close_name_just_lists_supported() -> None:
     assert error_of({"type": "tgi"}) == (
         f'{SRC}: model.type: unknown backend type "tgi"; '
-        "supported: llamacpp, ollama, vllm, lmstudio, openai"
+        "supported: llamacpp, ollama, vllm, lmstudio, openai, pool"
     )
 
 
@@ -792,7 +792,8 @@ HEADER_SAFE_KEYS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF,
                                          blacklist_categories=["Cc"]), min_size=1)
 
 valid_models = st.fixed_dictionaries(
-    {"type": st.sampled_from([t for t in BACKEND_TYPES if t != "openai"])},
+    # openai needs a server_url, a pool its servers (round-tripped in test_pool.py).
+    {"type": st.sampled_from([t for t in BACKEND_TYPES if t not in ("openai", "pool")])},
     optional={
         "model_name": st.text(min_size=1).filter(str.strip),
         "context_size": st.integers(1, 2**31),

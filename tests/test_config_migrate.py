@@ -241,7 +241,7 @@ def test_a_new_config_has_nothing_to_migrate() -> None:
         (
             {"threads": 4, "type": "llama.cpp"},
             "model.type: unknown backend type \"llama.cpp\" (did you mean 'llamacpp'?); "
-            "supported: llamacpp, ollama, vllm, lmstudio, openai",
+            "supported: llamacpp, ollama, vllm, lmstudio, openai, pool",
         ),
     ],
 )

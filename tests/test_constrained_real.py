@@ -4,7 +4,8 @@ Marked ``real_server`` (``tox -e contract-real`` runs it), on SmolLM2-135M-Instr
 For each tool set Hypothesis generates, llama-server must accept the prompt-mode
 Hermes grammar (it parses GBNF itself and refuses a bad one with 400), and whatever
 a grammar-held reply says must be read by the ``hermes`` parser as one call of an
-offered tool, with its required arguments. The same tool sets' JSON-schema envelopes must be accepted too.
+offered tool, with its required arguments. The same tool sets' JSON-schema envelopes
+must be accepted too.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ def test_the_examples_are_all_there() -> None:
         ".pedrocli-ollama.json.example",
         ".pedrocli-vllm.json.example",
         ".pedrocli-lmstudio.json.example",
+        ".pedrocli-pool.json.example",
         ".pedrocli-llamacpp-legacy.json.example",
     }
 

@@ -253,6 +253,12 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
         ]
         for name, value in rows:
             out.write(f"{name + ':':<23}{value}\n")
+        # A pool lists its servers, each as the pool last saw it.
+        for index, server in enumerate(info.extra.get("endpoints", [])):
+            window = server.get("context_window") or "unknown"
+            out.write(f"{f'server {index}:':<23}{server['server_url']} ({server['backend']}) "
+                      f"{server['state']}, model {server.get('model') or 'unknown'}, "
+                      f"context {window}, served {server['served']}\n")
     return EXIT_OK
 
 

@@ -20,11 +20,15 @@ from urllib.parse import urlsplit
 
 from .backends import BACKENDS
 from .backends.openai import TOOL_MODES
+from .backends.pool import POOL_STRATEGIES
 from .client import api_key_problem
 from .redaction import REDACTED, redact_url
 
 #: The backend type names, in the order the backends are declared.
 BACKEND_TYPES: tuple[str, ...] = tuple(BACKENDS)
+
+#: The type of a backend over several servers (``model.servers``), not one address.
+POOL_TYPE = "pool"
 
 #: Each backend's default server address; a backend without one needs ``server_url``.
 DEFAULT_SERVER_URLS: dict[str, str] = {
@@ -175,6 +179,27 @@ def check_tool_mode(value: Any) -> str:
     return str(value)
 
 
+def check_strategy(value: Any) -> str:
+    """One of :data:`POOL_STRATEGIES`."""
+    if value not in POOL_STRATEGIES:
+        raise InvalidValue(f"must be one of {', '.join(POOL_STRATEGIES)}, "
+                           f"got {show_value(value)}{suggest(str(value), POOL_STRATEGIES)}")
+    return str(value)
+
+
+def check_server_list(value: Any) -> list[dict[str, Any]]:
+    """A non-empty list of JSON objects (each one checked as a ``model`` section later)."""
+    if not isinstance(value, list) or not value:
+        raise InvalidValue("must be a non-empty list of server sections "
+                           f'such as [{{"type": "llamacpp", "server_url": "http://host:8081"}}], '
+                           f"got {show_value(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidValue(f"item {index} must be a JSON object (a server section), "
+                               f"got {show_value(item)}")
+    return [dict(item) for item in value]
+
+
 def check_positive_int(value: Any) -> int:
     """An integer > 0 (not a bool, not a float)."""
     if not _is_int(value) or value <= 0:
@@ -235,6 +260,10 @@ __all__ = [
     "BACKEND_TYPES",
     "DEFAULT_SERVER_URLS",
     "InvalidValue",
+    "POOL_STRATEGIES",
+    "POOL_TYPE",
+    "check_server_list",
+    "check_strategy",
     "check_api_key",
     "check_backend_type",
     "check_tool_mode",

@@ -32,6 +32,7 @@ from .backend import USABLE_CONTEXT_FRACTION
 from .config_checks import (
     BACKEND_TYPES,
     DEFAULT_SERVER_URLS,
+    POOL_TYPE,
     InvalidValue,
     check_api_key,
     check_backend_type,
@@ -44,6 +45,8 @@ from .config_checks import (
     check_positive_int,
     check_seconds,
     check_seconds_or_zero,
+    check_server_list,
+    check_strategy,
     check_temperature,
     check_tool_mode,
     check_tristate,
@@ -65,7 +68,7 @@ def setting(
     *,
     env: str | None = None,
     secret: bool = False,
-    redact: Callable[[str], str] | None = None,
+    redact: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Declare a ``model`` field: its default, validator, environment variable and doc.
 
@@ -81,14 +84,14 @@ class FieldSpec:
     """One ``model`` field as the schema knows it, derived from its declaration."""
 
     name: str
-    kind: type  # str, int, float or bool: how environment or flag text is read
+    kind: type  # str, int, float, bool (how environment or flag text is read) or list
     optional: bool  # null is allowed (the field is unset)
     default: Any
     check: Callable[[Any], Any]
     doc: str
     env: str | None
     secret: bool
-    redact: Callable[[str], str] | None
+    redact: Callable[[Any], Any] | None
 
     def validate(self, value: Any) -> Any:
         """Return the value normalised, or raise InvalidValue."""
@@ -107,6 +110,8 @@ class FieldSpec:
     def from_text(self, text: str) -> Any:
         """Turn an environment or command-line string into the field's JSON type."""
         stripped = text.strip()
+        if self.kind is list:
+            raise InvalidValue("is a list of sections: set it in the config file")
         if self.kind is int:
             if not re.fullmatch(r"[+-]?[0-9]+", stripped):
                 raise InvalidValue(f"must be a whole number, got {show_value(text)}")
@@ -231,6 +236,27 @@ class ModelConfig:
         30.0, check_seconds_or_zero, env="PEDROLLM_RETRY_BUDGET",
         doc="most seconds all retries of one request may wait",
     )
+    servers: list[dict[str, Any]] | None = setting(
+        None, check_server_list, redact=lambda value: _shown_servers(value),
+        doc=(
+            "type `pool` only: the servers, each a `model` section of its own "
+            "(fields set beside `servers` apply to every server that does not set them)"
+        ),
+    )
+    strategy: str = setting(
+        "least_busy", check_strategy,
+        doc=(
+            "type `pool` only: `least_busy` (most free slots, else fewest requests in "
+            "flight), `round_robin`, or `first` (the first ready server in the list)"
+        ),
+    )
+    sticky: bool = setting(
+        False, check_bool,
+        doc=(
+            "type `pool` only: send every turn of a conversation to the same server, so "
+            "its prompt cache is reused"
+        ),
+    )
 
     def __post_init__(self) -> None:
         # The one validation: files, the environment, flags, dicts and direct
@@ -259,7 +285,17 @@ class ModelConfig:
                 f"model.usable_context: must not exceed model.context_size "
                 f"({self.context_size}), got {self.usable_context}",
             ))
-        if self.server_url is None and self.type not in DEFAULT_SERVER_URLS:
+        if self.type == POOL_TYPE:
+            problems.extend(self._pool_problems())
+        else:
+            problems.extend(
+                (name, f"model.{name}: only for type {POOL_TYPE!r} (a pool of servers), "
+                       f"not {self.type!r}")
+                for name in _POOL_FIELDS
+                if getattr(self, name) != MODEL_FIELDS[name].default
+            )
+        if (self.server_url is None and self.type not in DEFAULT_SERVER_URLS
+                and self.type != POOL_TYPE):
             problems.append((
                 "type",
                 f"model.server_url: required for backend type {self.type!r} "
@@ -267,8 +303,70 @@ class ModelConfig:
             ))
         return problems
 
+    def _pool_problems(self) -> list[tuple[str, str]]:
+        """Check a pool: its own fields, then each server as a section of its own."""
+        if self.servers is None:
+            return [("servers", 'model.servers: required for type "pool": a list of server '
+                                'sections such as [{"type": "llamacpp", "server_url": '
+                                '"http://host:8081"}, ...]')]
+        problems = []
+        if self.server_url is not None:
+            problems.append(("server_url", "model.server_url: a pool has no address of its own; "
+                                           "give each server's in model.servers"))
+        try:
+            self.pool_servers()
+        except _FieldProblems as exc:
+            problems.extend(exc.problems)
+        return problems
+
+    def pool_servers(self) -> list[ModelConfig]:
+        """Return a pool's servers as sections of their own, the pool's settings filled in.
+
+        A field set beside ``servers`` (other than the pool's own: type, server_url,
+        servers, strategy, sticky, max_retries, retry_budget) applies to every server
+        that does not set it. A server retries nothing unless it sets ``max_retries``:
+        the pool moves the request to another server instead.
+        """
+        inherited = {
+            name: getattr(self, name) for name, spec in MODEL_FIELDS.items()
+            if name not in _POOL_OWN and getattr(self, name) != spec.default
+        }
+        members: list[ModelConfig] = []
+        problems: list[tuple[str, str]] = []
+        for index, item in enumerate(self.servers or []):
+            where = f"model.servers[{index}]"
+            unknown = [key for key in item if key not in MODEL_FIELDS]
+            nested = [key for key in item if key in _POOL_FIELDS]
+            if unknown or nested:
+                problems.extend(
+                    ("servers", f"{where}: unknown field {key!r}"
+                                f"{suggest(str(key), list(MODEL_FIELDS))}") for key in unknown)
+                problems.extend(
+                    ("servers", f"{where}.{key}: a pool's own field; set it beside "
+                                "model.servers, not in a server") for key in nested)
+                continue
+            if item.get("type") == POOL_TYPE:
+                problems.append(("servers", f"{where}.type: a server in a pool cannot be "
+                                            "a pool itself"))
+                continue
+            values = {"max_retries": 0, **inherited, **item}
+            try:
+                members.append(ModelConfig(**values))
+            except _FieldProblems as exc:
+                problems.extend(
+                    ("servers", re.sub(r"\bmodel\.", f"{where}.", text))
+                    for _, text in exc.problems
+                )
+        if not problems:
+            problems = _disagreements(members)
+        if problems:
+            raise _FieldProblems(problems)
+        return members
+
     def resolved_server_url(self) -> str:
         """Return server_url, or the backend's default address, without a trailing slash."""
+        if self.type == POOL_TYPE:
+            return ", ".join(member.resolved_server_url() for member in self.pool_servers())
         url = self.server_url if self.server_url is not None else DEFAULT_SERVER_URLS[self.type]
         return url.rstrip("/")
 
@@ -282,9 +380,11 @@ class ModelConfig:
         """Return the section as JSON data, leaving out unset fields; ``***`` for the key."""
         data: dict[str, Any] = {}
         for spec in MODEL_FIELDS.values():
+            if spec.name in _POOL_FIELDS and self.type != POOL_TYPE:
+                continue  # a pool's fields mean nothing elsewhere; files stay as they were
             value = getattr(self, spec.name)
             if value is not None:
-                data[spec.name] = spec.shown(value) if redact else value
+                data[spec.name] = spec.shown(value) if redact else copy.deepcopy(value)
         return data
 
     def __repr__(self) -> str:
@@ -300,11 +400,55 @@ class ModelConfig:
         return build_model(data, source)
 
 
+# The pool's fields: refused on any other type and inside a pool's servers.
+_POOL_FIELDS = ("servers", "strategy", "sticky")
+# Fields a pool's servers never take from the pool (see ModelConfig.pool_servers).
+_POOL_OWN = frozenset({"type", "server_url", *_POOL_FIELDS, "max_retries", "retry_budget"})
+
+
+def _disagreements(members: list[ModelConfig]) -> list[tuple[str, str]]:
+    """Where a pool's servers disagree on what must be one model family's.
+
+    The text format of tool calls is the model family's; tools on for some servers and
+    off for others would make a request with tools fail on some servers only.
+    """
+    problems = []
+    for name in ("tool_call_format", "enable_tools"):
+        first: tuple[int, Any] | None = None
+        for index, member in enumerate(members):
+            value = getattr(member, name)
+            if value is None:
+                continue
+            if first is None:
+                first = (index, value)
+            elif value != first[1]:
+                problems.append((
+                    "servers",
+                    f"model.servers[{index}].{name}: {json.dumps(value)} but "
+                    f"model.servers[{first[0]}].{name} is {json.dumps(first[1])}; a pool's "
+                    "servers serve one model family: set it once, beside model.servers",
+                ))
+    return problems
+
+
+def _shown_servers(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pool's servers as shown: each one's API key and URL password hidden."""
+    shown = []
+    for item in servers:
+        entry = dict(item)
+        for name in ("api_key", "server_url"):
+            if isinstance(entry.get(name), str):
+                entry[name] = MODEL_FIELDS[name].shown(entry[name])
+        shown.append(entry)
+    return shown
+
+
 def _field_spec(f: Field[Any], hint: Any) -> FieldSpec:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     optional = isinstance(hint, types.UnionType) and len(args) < len(typing.get_args(hint))
     kind = args[0] if optional else hint
-    if kind not in (str, int, float, bool):
+    kind = typing.get_origin(kind) or kind
+    if kind not in (str, int, float, bool, list):
         raise TypeError(f"ModelConfig.{f.name}: no text form for {hint!r}")
     return FieldSpec(name=f.name, kind=kind, optional=optional, default=f.default, **f.metadata)
 
@@ -532,7 +676,8 @@ class Config:
 # Documentation, generated from the declaration
 
 
-_KIND_NAMES = {str: "string", int: "integer", float: "number", bool: "true/false"}
+_KIND_NAMES = {str: "string", int: "integer", float: "number", bool: "true/false",
+               list: "list of objects"}
 
 
 def _default_text(spec: FieldSpec) -> str:
@@ -554,7 +699,9 @@ def fields_markdown() -> str:
     lines += ["", "| `type` | default `server_url` |", "|---|---|"]
     for name in BACKEND_TYPES:
         url = DEFAULT_SERVER_URLS.get(name)
-        lines.append(f"| `{name}` | {f'`{url}`' if url else 'none: set `server_url`'} |")
+        where = (f"`{url}`" if url else "none: set `servers`" if name == POOL_TYPE
+                 else "none: set `server_url`")
+        lines.append(f"| `{name}` | {where} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .types import InferenceResponse
@@ -38,6 +38,24 @@ class UnsupportedFeature(PedroLLMError):
 
 class ConnectionFailed(PedroLLMError):
     """The server could not be reached (refused, reset, DNS, TLS)."""
+
+
+class EndpointState(NamedTuple):
+    """One server of a pool as last seen: its URL, state (ok, loading, unreachable...)."""
+
+    url: str
+    state: str
+    detail: str
+
+
+class NoServerAvailable(ConnectionFailed):
+    """No server of a pool could take the request; ``endpoints`` says how each one was."""
+
+    def __init__(self, message: str, endpoints: list[EndpointState]) -> None:
+        lines = [f"  {e.url}: {e.state}" + (f" ({e.detail})" if e.detail else "")
+                 for e in endpoints]
+        super().__init__("\n".join([message, *lines]))
+        self.endpoints = endpoints
 
 
 class Timeout(PedroLLMError):

@@ -5,6 +5,7 @@ from .llamacpp import LlamaCppBackend
 from .lmstudio import LMStudioBackend
 from .ollama import OllamaBackend
 from .openai import OpenAIBackend
+from .pool import PoolBackend
 from .vllm import VLLMBackend
 
 BACKENDS: dict[str, type[Backend]] = {
@@ -13,7 +14,9 @@ BACKENDS: dict[str, type[Backend]] = {
     "vllm": VLLMBackend,
     "lmstudio": LMStudioBackend,
     "openai": OpenAIBackend,
+    "pool": PoolBackend,
 }
+PoolBackend.member_types = BACKENDS
 
 __all__ = [
     "BACKENDS",
@@ -21,5 +24,6 @@ __all__ = [
     "LlamaCppBackend",
     "OllamaBackend",
     "OpenAIBackend",
+    "PoolBackend",
     "VLLMBackend",
 ]

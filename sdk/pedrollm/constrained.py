@@ -24,9 +24,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from .toolcalls.result import ParseResult
 from .types import (
     InferenceRequest,
     InvalidToolCall,
@@ -150,18 +150,8 @@ def with_envelope_prompt(req: InferenceRequest) -> InferenceRequest:
                                json_schema=schema)
 
 
-@dataclass
-class EnvelopeResult:
-    """A constrained reply read back: content, calls, refused calls (as the text parsers give)."""
-
-    content: str = ""
-    calls: list[ToolCall] = field(default_factory=list)
-    invalid: list[InvalidToolCall] = field(default_factory=list)
-    reasoning: str | None = None
-
-
 def read_envelope(text: str, tools: list[ToolDefinition],
-                  call_id: str = "call_0") -> EnvelopeResult | None:
+                  call_id: str = "call_0") -> ParseResult | None:
     """Read a constrained reply; None when the text is not an envelope at all.
 
     A call of a tool that was not offered, or whose arguments are not an object, is
@@ -175,15 +165,15 @@ def read_envelope(text: str, tools: list[ToolDefinition],
     except (ValueError, RecursionError):
         if f'"{CALL_KEY}"' in stripped[:40]:
             # A call cut short (max_tokens): it is kept, as the raw text, never lost.
-            return EnvelopeResult(invalid=[InvalidToolCall(
+            return ParseResult(invalid=[InvalidToolCall(
                 raw=stripped[:10000], error="the constrained tool call is incomplete JSON",
                 id=call_id)])
         partial = _cut_answer(stripped)
-        return EnvelopeResult(content=partial) if partial is not None else None
+        return ParseResult(content=partial) if partial is not None else None
     if not isinstance(data, dict):
         return None
     if ANSWER_KEY in data and isinstance(data[ANSWER_KEY], str) and len(data) == 1:
-        return EnvelopeResult(content=data[ANSWER_KEY])
+        return ParseResult(content=data[ANSWER_KEY])
     call = data.get(CALL_KEY)
     if not isinstance(call, dict) or len(data) != 1:
         return None
@@ -191,13 +181,13 @@ def read_envelope(text: str, tools: list[ToolDefinition],
     name, args = call.get("name"), call.get("arguments", {})
     offered = {t.name for t in tools}
     if not isinstance(name, str) or name not in offered:
-        return EnvelopeResult(invalid=[InvalidToolCall(
+        return ParseResult(invalid=[InvalidToolCall(
             raw=raw, error=f"the call names no offered tool: {name!r}", id=call_id)])
     if not isinstance(args, dict):
-        return EnvelopeResult(invalid=[InvalidToolCall(
+        return ParseResult(invalid=[InvalidToolCall(
             raw=raw, error=f"arguments must be a JSON object, got {type(args).__name__}",
             name=name, id=call_id)])
-    return EnvelopeResult(calls=[ToolCall(id=call_id, name=name, args=args)])
+    return ParseResult(calls=[ToolCall(id=call_id, name=name, args=args)])
 
 
 _ANSWER_START = re.compile(r'\{\s*"answer"\s*:\s*"')
@@ -269,7 +259,7 @@ class EnvelopeStreamParser:
             result: Any = read_envelope(text, self.tools)
             if result is None:
                 result = (self.fallback(text, self.tools) if self.fallback is not None
-                          else EnvelopeResult(content=text))
+                          else ParseResult(content=text))
             self._result = result
         return self._result
 
@@ -341,7 +331,6 @@ def hermes_call_grammar(tools: list[ToolDefinition], tool_choice: Any = None) ->
 __all__ = [
     "ANSWER_KEY",
     "CALL_KEY",
-    "EnvelopeResult",
     "EnvelopeStreamParser",
     "describe_envelope",
     "envelope_schema",

@@ -22,8 +22,9 @@ def _tools(tmp_path: Path, *, gpu: str | None = None, nvcc: bool = False) -> Pat
     """A bin directory with python and cmake, and nvidia-smi / nvcc when asked."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
-    stubs = {"cmake": "echo 'cmake version 3.28.0'"}
+    # A wrapper, not a symlink: a venv's python found through a symlink elsewhere no
+    # longer sees the venv (its pyvenv.cfg is looked for beside the path it ran as).
+    stubs = {"python": f'exec "{sys.executable}" "$@"', "cmake": "echo 'cmake version 3.28.0'"}
     if gpu is not None:
         stubs["nvidia-smi"] = f"echo '{gpu}'"
     if nvcc:

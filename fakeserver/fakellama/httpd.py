@@ -11,6 +11,10 @@ the real server and costs a new connection per request. This server:
 - reads the whole request body before calling the app (``Content-Length`` or chunked,
   up to ``max_body`` bytes), so a body the app does not read never spills into the next
   request;
+- refuses, with 400 and a closed connection, framing that two parsers could read two ways
+  (RFC 9112 section 6): Content-Length together with Transfer-Encoding, Content-Length
+  headers that disagree or are not plain digits, chunk sizes that are not plain hex
+  digits (``-1`` would read to the end of the stream), chunk data not followed by CRLF;
 - sends ``Content-Length`` replies as one write and other replies chunked, each piece
   the app yields written at once (SSE streams arrive as they are produced);
 - passes the client socket to the app as ``environ["fakellama.socket"]`` so faults can
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import socketserver
 import sys
@@ -42,6 +47,11 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ErrorHook = Callable[[BaseException, str, str], None]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_DIGITS = re.compile(rb"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_CHUNK_LINE = 1024
+_MAX_TRAILER_LINE = 8192
+_MAX_TRAILERS = 100
 _log = logging.getLogger("fakellama")
 
 
@@ -51,6 +61,22 @@ class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _content_length(values: list[str]) -> int:
+    """The one length that every Content-Length header (or list item) gives, else 400.
+
+    RFC 9112 6.3: repeated headers that agree are one length; disagreeing ones, or a value
+    that is not all digits (``+46``, ``4_6``, ``-1`` that Python's int() would take), are
+    an unrecoverable framing error.
+    """
+    items = {item.strip() for value in values for item in value.split(",")}
+    if len(items) != 1:
+        raise _BadRequest(400, f"Content-Length headers disagree: {sorted(items)[:4]!r}")
+    text = items.pop()
+    if not _DIGITS.fullmatch(text.encode("latin-1", "replace")) or len(text) > 18:
+        raise _BadRequest(400, f"bad Content-Length {text[:40]!r}")
+    return int(text)
 
 
 class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -161,20 +187,20 @@ class WSGIHandler(BaseHTTPRequestHandler):
     # -- request --------------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        encoding = self.headers.get("Transfer-Encoding", "").lower()
-        if encoding:
+        # RFC 9112 section 6: framing a server and a proxy could read two ways is refused
+        # with 400 and the connection closed, so no request can be smuggled behind a body.
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings and lengths:
+            raise _BadRequest(400, "both Transfer-Encoding and Content-Length are set")
+        if encodings:
+            encoding = ",".join(encodings).strip().lower()
             if encoding != "chunked":
                 raise _BadRequest(501, f"Transfer-Encoding {encoding!r} is not supported")
             return self._read_chunked()
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
+        if not lengths:
             return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _BadRequest(400, f"bad Content-Length {length_text!r}") from None
-        if length < 0:
-            raise _BadRequest(400, f"bad Content-Length {length_text!r}")
+        length = _content_length(lengths)
         if length > self.server.max_body:
             raise _BadRequest(413, f"body of {length} bytes is over {self.server.max_body}")
         body = self.rfile.read(length)
@@ -186,15 +212,19 @@ class WSGIHandler(BaseHTTPRequestHandler):
         parts: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _BadRequest(400, f"bad chunk size {size_text!r}") from None
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if not line:
+                raise ConnectionAbortedError("client closed the connection mid-body")
+            if not line.endswith(b"\n"):
+                raise _BadRequest(400, f"chunk size line over {_MAX_CHUNK_LINE} bytes")
+            size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
+            # Hex digits only: int(text, 16) would take "-1" (read to the end), "0x2e", "+2e"
+            # and "2_e", which another parser reads differently or refuses.
+            if not _CHUNK_SIZE.fullmatch(size_text):
+                raise _BadRequest(400, f"bad chunk size {size_text[:40]!r}")
+            size = int(size_text, 16)
             if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                self._skip_trailers()
                 return b"".join(parts)
             total += size
             if total > self.server.max_body:
@@ -203,7 +233,18 @@ class WSGIHandler(BaseHTTPRequestHandler):
             if len(chunk) < size:
                 raise ConnectionAbortedError("client closed the connection mid-body")
             parts.append(chunk)
-            self.rfile.readline(3)  # the CRLF after the chunk
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequest(400, "chunk data not followed by CRLF")
+
+    def _skip_trailers(self) -> None:
+        # Trailers are read and dropped, but only up to as many as headers may be.
+        for _ in range(_MAX_TRAILERS):
+            line = self.rfile.readline(_MAX_TRAILER_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):
+                return
+            if not line.endswith(b"\n"):
+                raise _BadRequest(400, f"trailer line over {_MAX_TRAILER_LINE} bytes")
+        raise _BadRequest(400, f"over {_MAX_TRAILERS} trailer lines")
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         target = self.path

@@ -14,7 +14,8 @@ the real server and costs a new connection per request. This server:
 - refuses, with 400 and a closed connection, framing that two parsers could read two ways
   (RFC 9112 section 6): Content-Length together with Transfer-Encoding, Content-Length
   headers that disagree or are not plain digits, chunk sizes that are not plain hex
-  digits (``-1`` would read to the end of the stream), chunk data not followed by CRLF;
+  digits (``-1`` would read to the end of the stream), chunk data not followed by CRLF,
+  whitespace before a header's colon, obs-fold and lines that are not header lines;
 - sends ``Content-Length`` replies as one write and other replies chunked, each piece
   the app yields written at once (SSE streams arrive as they are produced);
 - passes the client socket to the app as ``environ["fakellama.socket"]`` so faults can
@@ -186,7 +187,19 @@ class WSGIHandler(BaseHTTPRequestHandler):
 
     # -- request --------------------------------------------------------------------------------
 
+    def _check_header_lines(self) -> None:
+        # RFC 9112 section 5: a field line with whitespace before its colon, or not a field
+        # line at all, is a 400 (Python's parser drops it and every line after it, so a
+        # "Content-Length : 5" would leave its body to be read as the next request); so is
+        # obs-fold, a line continued on the next (a proxy may read it as a header of its own).
+        if self.headers.defects:
+            raise _BadRequest(400, "malformed header line")
+        for name, value in self.headers.items():
+            if "\n" in value or "\r" in value or not name or name != name.strip():
+                raise _BadRequest(400, f"malformed header {name[:40]!r}")
+
     def _read_body(self) -> bytes:
+        self._check_header_lines()
         # RFC 9112 section 6: framing a server and a proxy could read two ways is refused
         # with 400 and the connection closed, so no request can be smuggled behind a body.
         encodings = self.headers.get_all("Transfer-Encoding") or []

@@ -66,6 +66,9 @@ def _post(headers: bytes, body: bytes) -> bytes:
                  id="chunk-negative"),
     pytest.param(b"Transfer-Encoding: chunked\r\n", b"5\r\nhelloXX0\r\n\r\n",
                  id="chunk-without-crlf"),
+    pytest.param(b"Content-Length : 5\r\n", b"hello", id="space-before-colon"),
+    pytest.param(b"X-A: 1\r\n Content-Length: 5\r\n", b"hello", id="obs-fold"),
+    pytest.param(b"not a header line\r\nContent-Length: 5\r\n", b"hello", id="no-colon"),
 ])
 def test_ambiguous_framing_is_a_400_that_closes_the_connection(
         echo: BackgroundServer, headers: bytes, body: bytes) -> None:

@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fakellama.faults import FaultSpecError, parse_faults
+
 FORMAT_VERSION = 1
 MAX_FIXTURE_BYTES = 2 * 1024 * 1024
 # Deeper than any recorded exchange (a tool schema nests a dozen levels); matching and
@@ -129,6 +131,10 @@ def fixture_from_json(data: Any, source: str = "<memory>") -> Fixture:
     faults = data.get("faults", "")
     if not isinstance(faults, str):
         raise FixtureError(f"{source}: faults must be a string")
+    try:
+        parse_faults(faults)  # here, not at replay, where it would be a 500
+    except FaultSpecError as exc:
+        raise FixtureError(f"{source}: faults: {exc}") from None
     forms = [k for k in ("body", "body_text", "events") if k in response]
     if len(forms) != 1:
         raise FixtureError(f"{source}: response needs exactly one of body, body_text, events")

@@ -122,3 +122,12 @@ def test_a_deeply_nested_fixture_file_is_refused_naming_the_file(
     with pytest.raises(FixtureError, match=r"deep\.json: JSON nested") as caught:
         load_dir(tmp_path)
     assert str(MAX_DEPTH) in str(caught.value)
+
+
+def test_a_fixture_with_a_bad_fault_spec_is_refused_when_loaded(tmp_path: Path) -> None:
+    fixture = {"fakellama_fixture": 1, "name": "slow", "faults": "first_token_delay=inf",
+               "request": {"method": "POST", "path": CHAT, "body": HELLO},
+               "response": {"status": 200, "body": {}}, "metadata": {"authored": "by hand"}}
+    (tmp_path / "slow.json").write_text(json.dumps(fixture))
+    with pytest.raises(FixtureError, match=r"slow\.json: faults: .*first_token_delay"):
+        load_dir(tmp_path)

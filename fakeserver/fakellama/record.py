@@ -144,21 +144,21 @@ class Recorder:
             return http.client.HTTPSConnection(host, self._parts.port, timeout=self.timeout)
         return http.client.HTTPConnection(host, self._parts.port, timeout=self.timeout)
 
-    def _fetch_json(self, path: str, headers: dict[str, str]) -> tuple[bool, Any]:
-        """(whether the upstream answered at all, its JSON when it answered 200)."""
+    def _fetch_json(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        """(the upstream's status, 0 when it did not answer; its JSON when it answered 200)."""
         conn = self._connect()
         try:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             data = response.read()
         except OSError:
-            return False, None
+            return 0, None
         finally:
             conn.close()
         try:
-            return True, json.loads(data) if response.status == 200 else None
+            return response.status, json.loads(data) if response.status == 200 else None
         except ValueError:
-            return True, None
+            return response.status, None
 
     def about(self, headers: dict[str, str]) -> dict[str, Any]:
         """Return (once) the upstream's version and model, for fixture metadata."""
@@ -168,17 +168,18 @@ class Recorder:
         auth = {k: v for k, v in headers.items() if k.lower() in SECRET_HEADERS}
         if self.api_key:
             auth = {"Authorization": f"Bearer {self.api_key}"}
-        props_reached, props = self._fetch_json("/props", auth)
-        models_reached, models = self._fetch_json("/v1/models", auth)
+        props_status, props = self._fetch_json("/props", auth)
+        models_status, models = self._fetch_json("/v1/models", auth)
         version = props.get("build_info") if isinstance(props, dict) else None
         model = None
         data = models.get("data") if isinstance(models, dict) else None
         if isinstance(data, list) and data and isinstance(data[0], dict):
             model = data[0].get("id")
         about = {"version": version or "unknown", "model": model or "unknown"}
-        # An upstream that did not answer (down, still starting) is asked again on the next
-        # request; one that answered without a version or model is not.
-        if props_reached and models_reached:
+        # An upstream that did not answer (down), is still loading (503), or refused this
+        # client's key (401) is asked again on the next request; one that has no such
+        # route (404) is not.
+        if {props_status, models_status} <= {200, 404, 405}:
             with self._lock:
                 self._about = about
         return about

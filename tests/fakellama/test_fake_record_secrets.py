@@ -18,7 +18,7 @@ import requests
 
 from fakellama.fixtures import load_dir
 from fakellama.record import NAME_HEADER, Recorder
-from fakellama.server import BackgroundServer
+from fakellama.server import BackgroundServer, FakeServer
 
 USER, PASSWORD = "recorder-user", "pa55-w0rd-upstream"
 TOKENS = {
@@ -110,3 +110,18 @@ def test_an_upstream_down_at_first_is_asked_again_for_version_and_model(
     assert up.status_code == 200
     meta = json.loads((out / "after.json").read_text())["metadata"]
     assert (meta["version"], meta["model"]) == ("b9999-test", "echo-model")
+
+
+def test_a_client_refused_by_the_upstream_does_not_fix_version_and_model_for_the_run(
+        tmp_path: Path) -> None:
+    out = tmp_path / "recorded"
+    with FakeServer(api_key="right-key-777") as upstream:
+        recorder = Recorder(upstream.url, out, log=lambda line: None)
+        with BackgroundServer(recorder) as proxy:
+            for name, key in (("refused", "wrong-key-666"), ("allowed", "right-key-777")):
+                requests.get(proxy.url + "/health", timeout=5,
+                             headers={"Authorization": f"Bearer {key}", NAME_HEADER: name})
+    refused = json.loads((out / "refused.json").read_text())["metadata"]
+    allowed = json.loads((out / "allowed.json").read_text())["metadata"]
+    assert (refused["version"], refused["model"]) == ("unknown", "unknown")
+    assert "unknown" not in (allowed["version"], allowed["model"])

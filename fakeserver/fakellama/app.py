@@ -118,7 +118,7 @@ class FakeLlamaApp:
         realtime: replay streams with their recorded timing; request_log: called with one
         line per request (what ``python -m fakellama serve`` prints); keep_requests,
         keep_request_bytes: how many requests (and bytes of their bodies) ``requests``
-        keeps, newest first dropped last (see :mod:`fakellama.kept`).
+        keeps, the oldest dropped first (see :mod:`fakellama.kept`).
         """
         self.personality = personality_named(personality)
         self.store = FixtureStore(self.personality.endpoint)

@@ -22,6 +22,8 @@ the real server and costs a new connection per request. This server:
   cut the connection, and drops it quietly when the app raises ``ConnectionError``;
 - answers 500 when the app raises anything else, logs it and hands it to ``on_error``
   (the pytest fixture re-raises it in the test whose request caused it);
+- serves at most ``max_connections`` connections at once (512), answering 503 and
+  closing any beyond, so idle or half-sent connections cannot grow it without end;
 - on :meth:`KeepAliveServer.close_connections` shuts every open connection, so a stopped
   server does not go on answering over a client's pooled connection.
 """
@@ -43,11 +45,15 @@ from urllib.parse import unquote, urlsplit
 SOCKET_KEY = "fakellama.socket"
 SERVER_NAME = "llama.cpp"
 MAX_BODY = 64 * 1024 * 1024
+MAX_CONNECTIONS = 512
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Called with (exception, method, path) when the app raises while answering.
 ErrorHook = Callable[[BaseException, str, str], None]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nServer: " + SERVER_NAME.encode()
+             + b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\n"
+             b"Connection: close\r\n\r\ntoo many connections\n")
 _DIGITS = re.compile(rb"[0-9]+")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _MAX_CHUNK_LINE = 1024
@@ -89,9 +95,11 @@ class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def __init__(self, address: tuple[str, int], app: WSGIApp, *,
                  keep_alive_timeout: float = 5.0, keep_alive_max: int = 100,
-                 max_body: int = MAX_BODY, on_error: ErrorHook | None = None) -> None:
+                 max_body: int = MAX_BODY, on_error: ErrorHook | None = None,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         """Bind to address (port 0 picks one) and serve app; on_error hears the app's bugs."""
         self.app = app
+        self.max_connections = max_connections
         self.on_error = on_error
         self.keep_alive_timeout = keep_alive_timeout
         self.keep_alive_max = keep_alive_max
@@ -99,6 +107,30 @@ class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, WSGIHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a new connection in its own thread, or refuse it with 503 when at the cap.
+
+        One thread (and up to max_body of buffered body) per connection: without a cap,
+        a client opening connections and never finishing a request grows the server
+        without end.
+        """
+        with self._connections_lock:  # counted here, not in the thread, so a burst is too
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(request)
+        if not full:
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.track(request, False)
+                raise
+            return
+        try:
+            request.sendall(_TOO_MANY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def track(self, conn: socket.socket, is_open: bool) -> None:
         """Remember (or forget) an open connection."""

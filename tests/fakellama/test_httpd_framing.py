@@ -8,10 +8,12 @@ follows the body as a second request.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
 
+from fakellama.httpd import KeepAliveServer
 from fakellama.server import BackgroundServer
 
 # What follows the first request on the connection: served only if the framing was guessed.
@@ -123,3 +125,35 @@ def test_an_endless_trailer_section_is_refused(echo: BackgroundServer) -> None:
     assert reply.startswith(b"HTTP/1.1 400 ")
     assert b"trailer" in reply
 
+
+
+def test_connections_beyond_the_cap_get_a_503_and_are_closed() -> None:
+    # Each connection costs a thread and up to max_body of buffer; idle ones (a slow or
+    # hostile client) must not grow the server without end.
+    server = KeepAliveServer(("127.0.0.1", 0), _echo_app, max_connections=3)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 5
+        while server.open_connections < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            extra.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = extra.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 503 ")
+        assert server.open_connections == 3
+        held.pop().close()  # one leaves: a new client is served again
+        deadline = time.monotonic() + 5
+        while server.open_connections > 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+            late.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert late.recv(65536).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for sock in held:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()

@@ -219,15 +219,15 @@ class FakeLlamaApp:
                 in ollama_native.ENDPOINTS):
             outcome.reply = ollama_native.as_native_error(outcome.reply)
         body: Any = outcome.body
+        status = outcome.reply.status if outcome.reply else 200
+        if status == 401:  # a client without the key gets nothing kept, nor parsed, of its body
+            body, raw = None, b""
         if body is None and raw:
             try:
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 body = None
-        status = outcome.reply.status if outcome.reply else 200
         with self._lock:
-            if status == 401:  # a client without the key gets no memory kept for its body
-                body, raw = None, b""
             self._requests.append(ReceivedRequest(
                 request.method, request.path, dict(request.headers.items()), body, raw,
                 status, outcome.fixture))

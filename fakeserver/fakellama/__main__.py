@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keep-alive-max", type=int, default=100, metavar="N",
                        help="close a connection after N requests; 1 closes every one "
                             "(llama-server: 100)")
+    serve.add_argument("--keep-requests", type=int, default=0, metavar="N",
+                       help="keep the last N requests in memory (default 0: nothing reads "
+                            "them outside tests)")
     serve.add_argument("--quiet", action="store_true",
                        help="no request log (by default one line per request on stderr: "
                             "method, path, status, answer tier, fixture)")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
                 strict=args.strict, faults=args.fault, metrics=args.metrics,
                 realtime=args.realtime, keep_alive_timeout=args.keep_alive_timeout,
-                keep_alive_max=args.keep_alive_max,
+                keep_alive_max=args.keep_alive_max, keep_requests=args.keep_requests,
                 request_log=None if args.quiet else _log_request)
         else:
             recorder = Recorder(args.upstream, args.out, secrets=args.secret,

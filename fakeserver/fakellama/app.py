@@ -17,6 +17,7 @@ from fakellama import convert, ollama_native, synthesize
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
+from fakellama.kept import DEFAULT_MAX_BYTES, DEFAULT_MAX_REQUESTS, KeptRequests
 from fakellama.matching import FixtureStore, Match, recorded_reply_fits
 from fakellama.personalities import ModelInfo, Reply, json_reply
 from fakellama.personalities import personality as personality_named
@@ -105,6 +106,8 @@ class FakeLlamaApp:
         metrics: bool = False,
         realtime: bool = False,
         request_log: RequestLog | None = None,
+        keep_requests: int = DEFAULT_MAX_REQUESTS,
+        keep_request_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """Create the app; ctx_size and model default to what the fixtures recorded.
 
@@ -113,7 +116,9 @@ class FakeLlamaApp:
         reports (and the context a prompt must fit); strict: answer only from fixtures;
         faults: a fault spec every request gets; metrics: serve /metrics (--metrics);
         realtime: replay streams with their recorded timing; request_log: called with one
-        line per request (what ``python -m fakellama serve`` prints).
+        line per request (what ``python -m fakellama serve`` prints); keep_requests,
+        keep_request_bytes: how many requests (and bytes of their bodies) ``requests``
+        keeps, the oldest dropped first (see :mod:`fakellama.kept`).
         """
         self.personality = personality_named(personality)
         self.store = FixtureStore(self.personality.endpoint)
@@ -132,7 +137,7 @@ class FakeLlamaApp:
         if isinstance(build, str):
             self.info.build_info = build
         self._lock = threading.Lock()
-        self._requests: list[ReceivedRequest] = []
+        self._requests = KeptRequests(keep_requests, keep_request_bytes)
         self._faults = Faults()
         self._loading_until = 0.0
         self._replay_cache: dict[tuple[int, bool, bool], tuple[Fixture, Reply | None,
@@ -171,7 +176,7 @@ class FakeLlamaApp:
 
     @property
     def requests(self) -> list[ReceivedRequest]:
-        """Return a copy of every request received so far, oldest first."""
+        """Return a copy of the requests kept so far (the newest keep_requests), oldest first."""
         with self._lock:
             return list(self._requests)
 
@@ -197,8 +202,12 @@ class FakeLlamaApp:
         """Answer one WSGI request."""
         request = Request(environ)
         raw = request.get_data(cache=True)
+        # Auth first: a client without the key gets no say in faults (its header is not
+        # even parsed), so it cannot make a guarded server stall, drop or 500.
+        spec = "" if self.api_key and not self._authorized(request) else (
+            request.headers.get(FAULT_HEADER, ""))
         try:
-            header_faults = parse_faults(request.headers.get(FAULT_HEADER, ""))
+            header_faults = parse_faults(spec)
         except ValueError as exc:
             header_faults = Faults()
             outcome = _Outcome(reply=self.personality.error(400, f"fakellama: {exc}",
@@ -210,12 +219,14 @@ class FakeLlamaApp:
                 in ollama_native.ENDPOINTS):
             outcome.reply = ollama_native.as_native_error(outcome.reply)
         body: Any = outcome.body
+        status = outcome.reply.status if outcome.reply else 200
+        if status == 401:  # a client without the key gets nothing kept, nor parsed, of its body
+            body, raw = None, b""
         if body is None and raw:
             try:
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 body = None
-        status = outcome.reply.status if outcome.reply else 200
         with self._lock:
             self._requests.append(ReceivedRequest(
                 request.method, request.path, dict(request.headers.items()), body, raw,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 FAULT_HEADER = "X-Fake-Fault"
@@ -15,6 +16,9 @@ _FLOATS = {
 }
 _INTS = {"status": "status", "disconnect_after": "disconnect_after", "stall_after": "stall_after"}
 _FLAGS = {"malformed_json", "malformed_sse", "close", "empty_choices"}
+# The longest wait one fault may ask for: a thread sleeps that long, and time.sleep refuses
+# values past about 1e9 (OverflowError); an hour is more than any test waits.
+MAX_SECONDS = 3600.0
 
 
 class FaultSpecError(ValueError):
@@ -84,4 +88,21 @@ def parse_faults(spec: str) -> Faults:
             raise FaultSpecError(f"fault {item!r}: {raw!r} is not a number") from exc
     if values.get("status") is not None and not 400 <= int(str(values["status"])) <= 599:
         raise FaultSpecError(f"fault status={values['status']}: must be 400..599")
+    for name, value in values.items():
+        _check_range(name, value)
     return Faults(**values)  # type: ignore[arg-type]
+
+
+def _check_range(name: str, value: object) -> None:
+    """Refuse a value the fake cannot act on (it used to end in a 500 and a traceback)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FaultSpecError(f"fault {name}={value}: must be a finite number")
+    if value < 0:
+        raise FaultSpecError(f"fault {name}={value}: must not be negative")
+    if name in _FLOATS and value > MAX_SECONDS and name != "tokens_per_second":
+        raise FaultSpecError(f"fault {name}={value}: at most {MAX_SECONDS:g} seconds")
+    if name == "tokens_per_second" and 0 < value < 1 / MAX_SECONDS:
+        raise FaultSpecError(f"fault {name}={value}: at least one token per "
+                             f"{MAX_SECONDS:g} seconds (or 0 for no pacing)")

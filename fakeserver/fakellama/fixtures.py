@@ -10,8 +10,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fakellama.faults import FaultSpecError, parse_faults
+
 FORMAT_VERSION = 1
 MAX_FIXTURE_BYTES = 2 * 1024 * 1024
+# Deeper than any recorded exchange (a tool schema nests a dozen levels); matching and
+# replay walk fixtures recursively, so a deeper file is refused when it is loaded.
+MAX_DEPTH = 100
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 BY_HAND = "by hand"
 
@@ -126,6 +131,10 @@ def fixture_from_json(data: Any, source: str = "<memory>") -> Fixture:
     faults = data.get("faults", "")
     if not isinstance(faults, str):
         raise FixtureError(f"{source}: faults must be a string")
+    try:
+        parse_faults(faults)  # here, not at replay, where it would be a 500
+    except FaultSpecError as exc:
+        raise FixtureError(f"{source}: faults: {exc}") from None
     forms = [k for k in ("body", "body_text", "events") if k in response]
     if len(forms) != 1:
         raise FixtureError(f"{source}: response needs exactly one of body, body_text, events")
@@ -175,7 +184,30 @@ def load_file(path: Path, root: Path | None = None) -> Fixture:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FixtureError(f"{source}: invalid JSON ({exc})") from exc
+    except RecursionError:
+        # The decoder gives up past the interpreter's recursion limit with no file name.
+        raise FixtureError(f"{source}: JSON nested deeper than {MAX_DEPTH} levels") from None
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise FixtureError(f"{source}: JSON nested {depth} levels deep; at most {MAX_DEPTH}")
     return fixture_from_json(data, source)
+
+
+def _depth(value: Any) -> int:
+    """How deeply value nests (a scalar is 0); iterative, so any depth is measured."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        else:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
 
 
 def load_dir(directory: Path | str) -> list[Fixture]:

@@ -11,12 +11,19 @@ the real server and costs a new connection per request. This server:
 - reads the whole request body before calling the app (``Content-Length`` or chunked,
   up to ``max_body`` bytes), so a body the app does not read never spills into the next
   request;
+- refuses, with 400 and a closed connection, framing that two parsers could read two ways
+  (RFC 9112 section 6): Content-Length together with Transfer-Encoding, Content-Length
+  headers that disagree or are not plain digits, chunk sizes that are not plain hex
+  digits (``-1`` would read to the end of the stream), chunk data not followed by CRLF,
+  whitespace before a header's colon, obs-fold and lines that are not header lines;
 - sends ``Content-Length`` replies as one write and other replies chunked, each piece
   the app yields written at once (SSE streams arrive as they are produced);
 - passes the client socket to the app as ``environ["fakellama.socket"]`` so faults can
   cut the connection, and drops it quietly when the app raises ``ConnectionError``;
 - answers 500 when the app raises anything else, logs it and hands it to ``on_error``
   (the pytest fixture re-raises it in the test whose request caused it);
+- serves at most ``max_connections`` connections at once (512), answering 503 and
+  closing any beyond, so idle or half-sent connections cannot grow it without end;
 - on :meth:`KeepAliveServer.close_connections` shuts every open connection, so a stopped
   server does not go on answering over a client's pooled connection.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import socketserver
 import sys
@@ -37,11 +45,20 @@ from urllib.parse import unquote, urlsplit
 SOCKET_KEY = "fakellama.socket"
 SERVER_NAME = "llama.cpp"
 MAX_BODY = 64 * 1024 * 1024
+MAX_CONNECTIONS = 512
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Called with (exception, method, path) when the app raises while answering.
 ErrorHook = Callable[[BaseException, str, str], None]
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nServer: " + SERVER_NAME.encode()
+             + b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\n"
+             b"Connection: close\r\n\r\ntoo many connections\n")
+_DIGITS = re.compile(rb"[0-9]+")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_CHUNK_LINE = 1024
+_MAX_TRAILER_LINE = 8192
+_MAX_TRAILERS = 100
 _log = logging.getLogger("fakellama")
 
 
@@ -53,6 +70,22 @@ class _BadRequest(Exception):
         self.status = status
 
 
+def _content_length(values: list[str]) -> int:
+    """The one length that every Content-Length header (or list item) gives, else 400.
+
+    RFC 9112 6.3: repeated headers that agree are one length; disagreeing ones, or a value
+    that is not all digits (``+46``, ``4_6``, ``-1`` that Python's int() would take), are
+    an unrecoverable framing error.
+    """
+    items = {item.strip() for value in values for item in value.split(",")}
+    if len(items) != 1:
+        raise _BadRequest(400, f"Content-Length headers disagree: {sorted(items)[:4]!r}")
+    text = items.pop()
+    if not _DIGITS.fullmatch(text.encode("latin-1", "replace")) or len(text) > 18:
+        raise _BadRequest(400, f"bad Content-Length {text[:40]!r}")
+    return int(text)
+
+
 class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     """Threaded TCP server for :class:`WSGIHandler`; one thread per connection."""
 
@@ -62,9 +95,11 @@ class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def __init__(self, address: tuple[str, int], app: WSGIApp, *,
                  keep_alive_timeout: float = 5.0, keep_alive_max: int = 100,
-                 max_body: int = MAX_BODY, on_error: ErrorHook | None = None) -> None:
+                 max_body: int = MAX_BODY, on_error: ErrorHook | None = None,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         """Bind to address (port 0 picks one) and serve app; on_error hears the app's bugs."""
         self.app = app
+        self.max_connections = max_connections
         self.on_error = on_error
         self.keep_alive_timeout = keep_alive_timeout
         self.keep_alive_max = keep_alive_max
@@ -72,6 +107,30 @@ class KeepAliveServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, WSGIHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve a new connection in its own thread, or refuse it with 503 when at the cap.
+
+        One thread (and up to max_body of buffered body) per connection: without a cap,
+        a client opening connections and never finishing a request grows the server
+        without end.
+        """
+        with self._connections_lock:  # counted here, not in the thread, so a burst is too
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(request)
+        if not full:
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.track(request, False)
+                raise
+            return
+        try:
+            request.sendall(_TOO_MANY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def track(self, conn: socket.socket, is_open: bool) -> None:
         """Remember (or forget) an open connection."""
@@ -160,21 +219,33 @@ class WSGIHandler(BaseHTTPRequestHandler):
 
     # -- request --------------------------------------------------------------------------------
 
+    def _check_header_lines(self) -> None:
+        # RFC 9112 section 5: a field line with whitespace before its colon, or not a field
+        # line at all, is a 400 (Python's parser drops it and every line after it, so a
+        # "Content-Length : 5" would leave its body to be read as the next request); so is
+        # obs-fold, a line continued on the next (a proxy may read it as a header of its own).
+        if self.headers.defects:
+            raise _BadRequest(400, "malformed header line")
+        for name, value in self.headers.items():
+            if "\n" in value or "\r" in value or not name or name != name.strip():
+                raise _BadRequest(400, f"malformed header {name[:40]!r}")
+
     def _read_body(self) -> bytes:
-        encoding = self.headers.get("Transfer-Encoding", "").lower()
-        if encoding:
+        self._check_header_lines()
+        # RFC 9112 section 6: framing a server and a proxy could read two ways is refused
+        # with 400 and the connection closed, so no request can be smuggled behind a body.
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings and lengths:
+            raise _BadRequest(400, "both Transfer-Encoding and Content-Length are set")
+        if encodings:
+            encoding = ",".join(encodings).strip().lower()
             if encoding != "chunked":
                 raise _BadRequest(501, f"Transfer-Encoding {encoding!r} is not supported")
             return self._read_chunked()
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
+        if not lengths:
             return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _BadRequest(400, f"bad Content-Length {length_text!r}") from None
-        if length < 0:
-            raise _BadRequest(400, f"bad Content-Length {length_text!r}")
+        length = _content_length(lengths)
         if length > self.server.max_body:
             raise _BadRequest(413, f"body of {length} bytes is over {self.server.max_body}")
         body = self.rfile.read(length)
@@ -186,15 +257,19 @@ class WSGIHandler(BaseHTTPRequestHandler):
         parts: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _BadRequest(400, f"bad chunk size {size_text!r}") from None
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if not line:
+                raise ConnectionAbortedError("client closed the connection mid-body")
+            if not line.endswith(b"\n"):
+                raise _BadRequest(400, f"chunk size line over {_MAX_CHUNK_LINE} bytes")
+            size_text = line.split(b";", 1)[0].strip(b" \t\r\n")
+            # Hex digits only: int(text, 16) would take "-1" (read to the end), "0x2e", "+2e"
+            # and "2_e", which another parser reads differently or refuses.
+            if not _CHUNK_SIZE.fullmatch(size_text):
+                raise _BadRequest(400, f"bad chunk size {size_text[:40]!r}")
+            size = int(size_text, 16)
             if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                self._skip_trailers()
                 return b"".join(parts)
             total += size
             if total > self.server.max_body:
@@ -203,7 +278,18 @@ class WSGIHandler(BaseHTTPRequestHandler):
             if len(chunk) < size:
                 raise ConnectionAbortedError("client closed the connection mid-body")
             parts.append(chunk)
-            self.rfile.readline(3)  # the CRLF after the chunk
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequest(400, "chunk data not followed by CRLF")
+
+    def _skip_trailers(self) -> None:
+        # Trailers are read and dropped, but only up to as many as headers may be.
+        for _ in range(_MAX_TRAILERS):
+            line = self.rfile.readline(_MAX_TRAILER_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):
+                return
+            if not line.endswith(b"\n"):
+                raise _BadRequest(400, f"trailer line over {_MAX_TRAILER_LINE} bytes")
+        raise _BadRequest(400, f"over {_MAX_TRAILERS} trailer lines")
 
     def _environ(self, body: bytes) -> dict[str, Any]:
         target = self.path

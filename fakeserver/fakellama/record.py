@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from werkzeug.wrappers import Request
 
@@ -30,13 +31,56 @@ _HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encodi
 StartResponse = Callable[..., Any]
 
 
+# Only the exact "Bearer " is caught by shape ("token 5" is ordinary prose); credentials
+# under any other scheme or casing are caught because the client sent them (credentials_in).
+_SCHEME_TOKEN = re.compile(r"(Bearer\s+)[^\s\"']+")
+_API_KEY_FLAG = re.compile(r"(--api-key[ =])\S+")
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s\"']*@")
+# A part of a credential (a token after its scheme, one cookie's value, a user name) is
+# scrubbed on its own only when long enough that replacing it cannot garble the fixture.
+_MIN_PART = 4
+
+
+def strip_userinfo(url: str) -> str:
+    """Return url without its user:password@ part."""
+    return _USERINFO.sub(r"\1", url)
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and bearer tokens / api-key flags) in text with <redacted>."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    text = re.sub(r"(Bearer\s+)[^\s\"']+", r"\1" + REDACTED, text)
-    return re.sub(r"(--api-key[ =])\S+", r"\1" + REDACTED, text)
+    """Replace every secret, its JSON- and URL-escaped forms, any scheme-prefixed token,
+    --api-key value and URL userinfo in text with <redacted>."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for form in {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}:
+            if form:
+                text = _replace_any_case(text, form)
+    text = _SCHEME_TOKEN.sub(r"\1" + REDACTED, text)
+    text = _API_KEY_FLAG.sub(r"\1" + REDACTED, text)
+    return _USERINFO.sub(r"\1" + REDACTED + "@", text)
+
+
+def _replace_any_case(text: str, secret: str) -> str:
+    if secret.lower() not in text.lower():
+        return text
+    return re.sub(re.escape(secret), REDACTED, text, flags=re.IGNORECASE)
+
+
+def credentials_in(name: str, value: str) -> list[str]:
+    """Every string in one secret header's value worth scrubbing (the value and its parts)."""
+    found = [value, value.strip()]
+    scheme, _, token = value.strip().partition(" ")
+    if token.strip():
+        found.append(token.strip())
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = ""
+            user, _, password = decoded.partition(":")
+            found.extend([decoded, user, password])
+    if name.lower() == "cookie":
+        for cookie in value.split(";"):
+            found.extend(cookie.strip().partition("=")[::2])
+    return [part for part in found if part == value or len(part) >= _MIN_PART]
 
 
 def _scrub_value(value: Any, secrets: Iterable[str]) -> Any:
@@ -75,10 +119,15 @@ class Recorder:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"upstream must be an http(s) URL, not {upstream!r}")
-        self.upstream = upstream.rstrip("/")
+        # What is written names the upstream without its user:password, and both are
+        # scrubbed wherever else they appear (the command line that started the recorder).
+        self.upstream = strip_userinfo(upstream).rstrip("/")
         self._parts = parts
         self.out_dir = Path(out_dir)
+        userinfo = [parts.username, parts.password]
+        userinfo += [unquote(part) for part in userinfo if part]
         self.secrets = [s for s in [*secrets, api_key] if s]
+        self.secrets += [s for s in userinfo if s and len(s) >= _MIN_PART]
         self.api_key = api_key
         self.server_name = server_name
         self.command = scrub(command if command is not None else " ".join(sys.argv), self.secrets)
@@ -95,17 +144,21 @@ class Recorder:
             return http.client.HTTPSConnection(host, self._parts.port, timeout=self.timeout)
         return http.client.HTTPConnection(host, self._parts.port, timeout=self.timeout)
 
-    def _fetch_json(self, path: str, headers: dict[str, str]) -> Any:
+    def _fetch_json(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        """(the upstream's status, 0 when it did not answer; its JSON when it answered 200)."""
         conn = self._connect()
         try:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             data = response.read()
-            return json.loads(data) if response.status == 200 else None
-        except (OSError, ValueError):
-            return None
+        except OSError:
+            return 0, None
         finally:
             conn.close()
+        try:
+            return response.status, json.loads(data) if response.status == 200 else None
+        except ValueError:
+            return response.status, None
 
     def about(self, headers: dict[str, str]) -> dict[str, Any]:
         """Return (once) the upstream's version and model, for fixture metadata."""
@@ -115,16 +168,20 @@ class Recorder:
         auth = {k: v for k, v in headers.items() if k.lower() in SECRET_HEADERS}
         if self.api_key:
             auth = {"Authorization": f"Bearer {self.api_key}"}
-        props = self._fetch_json("/props", auth) or {}
-        models = self._fetch_json("/v1/models", auth) or {}
+        props_status, props = self._fetch_json("/props", auth)
+        models_status, models = self._fetch_json("/v1/models", auth)
         version = props.get("build_info") if isinstance(props, dict) else None
         model = None
         data = models.get("data") if isinstance(models, dict) else None
         if isinstance(data, list) and data and isinstance(data[0], dict):
             model = data[0].get("id")
         about = {"version": version or "unknown", "model": model or "unknown"}
-        with self._lock:
-            self._about = about
+        # An upstream that did not answer (down), is still loading (503), or refused this
+        # client's key (401) is asked again on the next request; one that has no such
+        # route (404) is not.
+        if {props_status, models_status} <= {200, 404, 405}:
+            with self._lock:
+                self._about = about
         return about
 
     def _name(self, request: Request) -> str:
@@ -144,7 +201,7 @@ class Recorder:
         secrets = list(self.secrets)
         for key, value in request.headers.items():
             if key.lower() in SECRET_HEADERS:
-                secrets.append(value.split(" ", 1)[1] if value.startswith("Bearer ") else value)
+                secrets.extend(credentials_in(key, value))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         headers["Accept-Encoding"] = "identity"
         about = self.about(headers)
@@ -186,7 +243,7 @@ class Recorder:
                     "model": about["model"],
                     "upstream": self.upstream,
                     "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "command": self.command,
+                    "command": scrub(self.command, secrets),
                 },
             )
             self._write(fixture)

@@ -11,7 +11,7 @@ from typing import Any, Self
 from fakellama.app import FakeLlamaApp, ReceivedRequest
 from fakellama.faults import Faults
 from fakellama.fixtures import Fixture, bundled_dir, fixture_from_json, load_dir
-from fakellama.httpd import KeepAliveServer
+from fakellama.httpd import MAX_BODY, KeepAliveServer
 
 
 def load_fixtures(fixtures_dir: str | Path | None = None) -> list[Fixture]:
@@ -30,8 +30,9 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
-                 keep_alive_timeout: float = 5.0, keep_alive_max: int = 100) -> None:
-        """Configure the server; port 0 picks a free port when started."""
+                 keep_alive_timeout: float = 5.0, keep_alive_max: int = 100,
+                 max_body: int = MAX_BODY) -> None:
+        """Configure the server; port 0 picks a free port; a body over max_body is a 413."""
         if keep_alive_max < 1:
             raise ValueError(f"keep_alive_max must be at least 1, not {keep_alive_max}")
         if not 0 < keep_alive_timeout < math.inf:
@@ -42,6 +43,7 @@ class BackgroundServer:
         self.port = port
         self.keep_alive_timeout = keep_alive_timeout
         self.keep_alive_max = keep_alive_max
+        self.max_body = max_body
         self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self._errors: list[BaseException] = []
@@ -61,7 +63,7 @@ class BackgroundServer:
         server = KeepAliveServer((self.host, self.port), self.wsgi_app,
                                  keep_alive_timeout=self.keep_alive_timeout,
                                  keep_alive_max=self.keep_alive_max,
-                                 on_error=self._record_error)
+                                 max_body=self.max_body, on_error=self._record_error)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
                                         name="fakellama", daemon=True)
@@ -125,6 +127,7 @@ class FakeServer(BackgroundServer):
         port: int = 0,
         keep_alive_timeout: float = 5.0,
         keep_alive_max: int = 100,
+        max_body: int = MAX_BODY,
         **app_options: Any,
     ) -> None:
         """Serve a FakeLlamaApp (bundled fixtures unless fixtures_dir); port 0 = free port.
@@ -132,11 +135,11 @@ class FakeServer(BackgroundServer):
         Every other keyword (personality, api_key, ctx_size, model, strict, faults, metrics,
         realtime) goes to :class:`~fakellama.app.FakeLlamaApp`, which documents them.
         Connections stay open for keep_alive_max requests or keep_alive_timeout idle
-        seconds, llama-server's defaults.
+        seconds, llama-server's defaults; a request body over max_body bytes is a 413.
         """
         self.app = FakeLlamaApp(load_fixtures(fixtures_dir), **app_options)
         super().__init__(self.app, host, port, keep_alive_timeout=keep_alive_timeout,
-                         keep_alive_max=keep_alive_max)
+                         keep_alive_max=keep_alive_max, max_body=max_body)
 
     # -- conveniences for tests -------------------------------------------------------------
 

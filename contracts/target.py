@@ -57,10 +57,25 @@ class Target:
     # scripted model), so the fidelity tests compare the two.
     fixtures_from_here: bool = False
 
+    def pool_servers(self) -> list[dict[str, str]]:
+        """A pool target's servers: ``url`` is ``[TYPE=]URL,[TYPE=]URL,...`` (TYPE: llamacpp)."""
+        servers = []
+        for item in self.url.split(","):
+            kind, _, address = item.strip().rpartition("=")
+            servers.append({"type": kind or "llamacpp", "server_url": address})
+        return servers
+
     def backend(self, **overrides: Any) -> Backend:
         """A backend for this target; ``overrides`` use the config's field names."""
         cfg: dict[str, Any] = {"type": self.backend_type, "server_url": self.url,
                                "read_timeout": 300.0}
+        if self.backend_type == "pool":
+            if "server_url" in overrides:
+                # A clause that needs another server (auth, loading) talks to it alone.
+                cfg["type"] = self.pool_servers()[0]["type"]
+            else:
+                del cfg["server_url"]
+                cfg["servers"] = self.pool_servers()
         if self.api_key:
             cfg["api_key"] = self.api_key
         if self.model:
@@ -74,7 +89,8 @@ class Target:
 
     def raw_client(self) -> HTTPClient:
         """A transport to the server for requests the SDK has no method for."""
-        return HTTPClient(self.url, api_key=self.api_key, headers=self.headers,
+        url = self.pool_servers()[0]["server_url"] if self.backend_type == "pool" else self.url
+        return HTTPClient(url, api_key=self.api_key, headers=self.headers,
                           connect_timeout=10.0, read_timeout=300.0)
 
     def describe(self) -> str:

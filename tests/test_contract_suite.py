@@ -120,3 +120,14 @@ def test_a_clause_verdict_shows_the_sdk_s_typed_error(tmp_path: Path) -> None:
     assert c07["outcome"] == "fail"
     assert c07["detail"].startswith("pedrollm.errors.StreamInterrupted: ")
     assert "requests.exceptions" not in c07["detail"]
+
+
+def test_the_suite_targets_a_pool_of_servers(tmp_path: Path) -> None:
+    with FakeServer() as one, FakeServer() as two:
+        out = suite("--backend", "pool", "--server-url", f"{one.url},llamacpp={two.url}",
+                    report_dir=tmp_path)
+        served = [sum(1 for r in f.requests if r.path == "/v1/chat/completions")
+                  for f in (one, two)]
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "conformance of pool at" in out.stdout and " 0 fail" in out.stdout
+    assert all(n > 0 for n in served)  # both servers answered clauses

@@ -110,8 +110,28 @@ def existing_sections(path: Path) -> dict[str, str]:
     return {m.group("name"): m.group("body") for m in MARKER.finditer(text)}
 
 
-def render(sections: dict[str, str], order: list[str]) -> str:
-    """Return the whole document: the header, then each section between its markers."""
+def existing_notes(path: Path) -> dict[str, str]:
+    """Hand-written text after each section's end marker, up to the next section.
+
+    A run rewrites what is between the markers and keeps these notes where they were.
+    """
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    found = list(MARKER.finditer(text))
+    notes = {}
+    for this, following in zip(found, [*found[1:], None], strict=True):
+        end = following.start() if following is not None else len(text)
+        note = text[this.end():end].strip("\n")
+        if note:
+            notes[this.group("name")] = note + "\n"
+    return notes
+
+
+def render(sections: dict[str, str], order: list[str],
+           notes: dict[str, str] | None = None) -> str:
+    """Return the whole document: the header, then each section between its markers,
+    each followed by the hand-written notes that followed it."""
     machine = describe()
     parts = [HEADER.format(when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                            machine=machine)]
@@ -119,6 +139,8 @@ def render(sections: dict[str, str], order: list[str]) -> str:
     for name in names:
         body = sections[name].strip("\n") + "\n"
         parts.append(f"<!-- bench:{name} -->\n{body}<!-- /bench:{name} -->\n")
+        if notes and name in notes:
+            parts.append(notes[name])
     return "\n".join(parts)
 
 
@@ -145,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         failures += not ran
         sections[name] = section
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render(sections, available), encoding="utf-8")
+        args.output.write_text(render(sections, available, existing_notes(args.output)),
+                               encoding="utf-8")
     print(f"run_all: wrote {args.output}", file=sys.stderr)
     return 1 if failures else 0
 

@@ -1,4 +1,4 @@
-"""ServerClient against a local stand-in server: replies, tool calls, retries, timeouts."""
+"""The generic backend over a local stand-in server: replies, tool calls, retries, timeouts."""
 
 from __future__ import annotations
 

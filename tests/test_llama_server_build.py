@@ -384,7 +384,7 @@ def test_a_cuda_toolkit_without_cublas_is_named_before_configuring(
     monkeypatch.setenv("CUDA_HOME", str(toolkit))
     monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
     with pytest.raises(build.BuildToolMissing) as info:
-        build._check_cuda_tools()
+        build.check_cuda_tools()
     assert "has no cuBLAS (cublas_v2.h" in str(info.value)
     assert str(toolkit / "include") in str(info.value)
 
@@ -395,7 +395,7 @@ def test_a_whole_cuda_toolkit_gives_its_nvcc_to_cmake(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("CUDA_HOME", str(toolkit))
     monkeypatch.setenv("PEDROLLM_CUDA_ARCHITECTURES", "90")
-    assert build._check_cuda_tools() == {"CUDACXX": str(toolkit / "bin" / "nvcc")}
+    assert build.check_cuda_tools() == {"CUDACXX": str(toolkit / "bin" / "nvcc")}
 
 
 def test_cuda_options_switch_cuda_on_for_the_named_architectures(

@@ -164,7 +164,7 @@ def check_build_tools(cuda: bool = False) -> dict[str, str]:
     """Find cmake, C/C++ compilers (and nvcc); raise BuildToolMissing naming what to install."""
     found: dict[str, str] = {}
     if cuda:
-        found.update(_check_cuda_tools())
+        found.update(check_cuda_tools())
     cmake = shutil.which("cmake")
     if cmake is None:
         raise BuildToolMissing(
@@ -196,7 +196,7 @@ def check_build_tools(cuda: bool = False) -> dict[str, str]:
     return found
 
 
-def _check_cuda_tools() -> dict[str, str]:
+def check_cuda_tools() -> dict[str, str]:
     """Find nvcc, and a GPU when the architectures are to be read from it."""
     # The toolkit's installers leave nvcc off PATH; $CUDA_HOME/bin is where it goes.
     toolkit_bin = Path(os.environ.get("CUDA_HOME") or "/usr/local/cuda") / "bin"

@@ -76,7 +76,7 @@ if (( DRY_RUN )); then
     # What the build will find of the CUDA toolkit (the GPU itself is checked below).
     if [[ -n "$NVCC" ]]; then
         if toolkit="$(PATH="$(dirname "$NVCC"):$PATH" PEDROLLM_CUDA_ARCHITECTURES="${PEDROLLM_CUDA_ARCHITECTURES:-90}" \
-                "$PYTHON" -c 'from contracts.servers.build import _check_cuda_tools as c; print(c()["CUDACXX"])' 2>&1)"; then
+                "$PYTHON" -c 'from contracts.servers.build import check_cuda_tools as c; print(c()["CUDACXX"])' 2>&1)"; then
             say "CUDA toolkit: $toolkit, with cuBLAS"
         else
             say "CUDA toolkit: ${toolkit##*BuildToolMissing: }"

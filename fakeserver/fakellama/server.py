@@ -56,6 +56,11 @@ class BackgroundServer:
             raise RuntimeError("server is not running; use start() or a with block")
         return f"http://{self.host}:{self._server.server_address[1]}"
 
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now (0 when not running)."""
+        return self._server.open_connections if self._server is not None else 0
+
     def start(self) -> Self:
         """Start serving in a daemon thread; returns self."""
         if self._server is not None:

@@ -110,9 +110,7 @@ def test_a_negative_chunk_size_does_not_read_to_the_end_of_the_stream() -> None:
 
 
 def test_a_chunked_body_over_max_body_is_refused_before_it_is_read() -> None:
-    with BackgroundServer(_echo_app) as server:
-        assert server._server is not None
-        server._server.max_body = 1000
+    with BackgroundServer(_echo_app, max_body=1000) as server:
         body = b"".join(b"200\r\n" + b"x" * 0x200 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n"
         reply = _exchange(server, _post(b"Transfer-Encoding: chunked\r\n", body))
     assert reply.startswith(b"HTTP/1.1 413 ")

@@ -141,10 +141,9 @@ def test_any_request_is_answered_or_closed_promptly_and_never_with_a_500(
 def test_after_the_fuzz_nothing_is_left_behind(fake: FakeServer) -> None:
     # Runs after the fuzz in this module (same server): connections and threads all end.
     deadline = time.monotonic() + 10
-    assert fake._server is not None
-    while fake._server.open_connections and time.monotonic() < deadline:
+    while fake.open_connections and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert fake._server.open_connections == 0
+    assert fake.open_connections == 0
     assert len(fake.requests) <= KEEP
     assert sum(len(r.raw) for r in fake.requests) <= 16 * MAX_BODY
     assert threading.active_count() < 50

@@ -21,12 +21,12 @@ with a call required, on servers that take GBNF.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from typing import Any
 
 from .toolcalls.result import ParseResult
+from .toolprompt import with_system_text
 from .types import (
     InferenceRequest,
     InvalidToolCall,
@@ -135,19 +135,9 @@ def with_envelope_prompt(req: InferenceRequest) -> InferenceRequest:
 
     The tools stay on the request (for reading the reply) but are not sent natively.
     """
-    text = describe_envelope(req.tools, req.tool_choice)
-    messages = [_as_envelope(m) for m in req.messages]
-    schema = envelope_schema(req.tools, req.tool_choice)
-    if req.system_prompt is not None:
-        return dataclasses.replace(req, system_prompt=f"{req.system_prompt}\n\n{text}",
-                                   messages=messages, json_schema=schema)
-    if messages and messages[0].role == "system":
-        first = messages[0]
-        messages[0] = dataclasses.replace(
-            first, content=f"{first.content}\n\n{text}" if first.content else text)
-        return dataclasses.replace(req, messages=messages, json_schema=schema)
-    return dataclasses.replace(req, messages=[Message.system(text), *messages],
-                               json_schema=schema)
+    return with_system_text(req, describe_envelope(req.tools, req.tool_choice),
+                            [_as_envelope(m) for m in req.messages],
+                            json_schema=envelope_schema(req.tools, req.tool_choice))
 
 
 def read_envelope(text: str, tools: list[ToolDefinition],

@@ -71,14 +71,24 @@ def with_tools_in_prompt(req: InferenceRequest, format_name: str) -> InferenceRe
     without native tools may not take a ``tool_calls`` field; tool results keep role
     ``tool``.
     """
-    text = describe_tools(req.tools, format_name)
-    messages = [_calls_as_text(m, format_name) for m in req.messages]
+    return with_system_text(req, describe_tools(req.tools, format_name),
+                            [_calls_as_text(m, format_name) for m in req.messages])
+
+
+def with_system_text(req: InferenceRequest, text: str, messages: list[Message],
+                     **changes: Any) -> InferenceRequest:
+    """Return ``req`` with ``messages`` and ``text`` added to its system prompt.
+
+    The text goes after ``system_prompt`` when there is one, else after a leading
+    system message, else into a new system message first; ``changes`` are other fields.
+    """
+    messages = list(messages)
     if req.system_prompt is not None:
         return dataclasses.replace(req, system_prompt=f"{req.system_prompt}\n\n{text}",
-                                   messages=messages)
+                                   messages=messages, **changes)
     if messages and messages[0].role == "system":
         first = messages[0]
         merged = f"{first.content}\n\n{text}" if first.content else text
         messages[0] = dataclasses.replace(first, content=merged)
-        return dataclasses.replace(req, messages=messages)
-    return dataclasses.replace(req, messages=[Message.system(text), *messages])
+        return dataclasses.replace(req, messages=messages, **changes)
+    return dataclasses.replace(req, messages=[Message.system(text), *messages], **changes)

@@ -145,7 +145,8 @@ def _fake_target(stack: ExitStack) -> Target:
     """fakellama with its bundled fixtures, plus a second one that needs a key."""
     from fakellama.server import FakeServer
 
-    fake = stack.enter_context(FakeServer())
+    # Streams at the recorded pace, as the real server sent them (C21 leaves one midway).
+    fake = stack.enter_context(FakeServer(realtime=True))
     locked = stack.enter_context(FakeServer(api_key=AUTH_KEY))
     return Target(name="fakellama", kind="fake", url=fake.url,
                   auth_server=(locked.url, AUTH_KEY),

@@ -85,6 +85,16 @@ def one_token() -> InferenceRequest:
                   grammar=NOT_EMPTY_GRAMMAR, max_tokens=1)
 
 
+def long_story() -> InferenceRequest:
+    """A reply hundreds of tokens long whatever the model (``ignore_eos``), for leaving early.
+
+    llama-server and vLLM read ``ignore_eos``; servers without it ignore the field, and
+    a reply that ends before the stream is left makes the clause inconclusive.
+    """
+    return greedy(user_prompt="Tell me a long story about a lighthouse.", max_tokens=400,
+                  extra={"ignore_eos": True})
+
+
 def overflow(context_window: int) -> InferenceRequest:
     """A prompt about twice as long as the context window, in tokens of any tokenizer."""
     words = " ".join(f"word{i}" for i in range(context_window * 2))

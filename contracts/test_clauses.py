@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
 
@@ -338,3 +339,61 @@ def test_c19_malformed_json_body(target: Target) -> None:
         retry=False, check=False)
     assert resp.status_code in (400, 422), resp.text[:200]
     assert isinstance(json.loads(resp.text), dict)
+
+
+@clause("C20", "infer_many answers every request in input order, a failing one holding its "
+               "typed error")
+def test_c20_infer_many(target: Target, backend: Backend) -> None:
+    expected: type[PedroLLMError]
+    if target.backend_type == "ollama":
+        # Ollama truncates an overlong prompt; a model it does not have fails instead.
+        failing, expected = dataclasses.replace(reqs.chat(), model="no-such-model"), NotFound
+    else:
+        window = call_or_unsupported(backend.get_context_window)
+        failing, expected = reqs.overflow(window), ContextOverflow
+    progress: list[tuple[int, int]] = []
+    results = backend.infer_many(
+        [reqs.greedy(user_prompt="Say hello.", max_tokens=1), failing, reqs.chat()],
+        max_workers=2, progress=lambda done, total: progress.append((done, total)))
+    assert len(results) == 3
+    first, second, third = results
+    assert isinstance(first, InferenceResponse), f"first request failed: {first!r}"
+    assert first.usage is not None and first.usage.completion_tokens <= 1
+    assert isinstance(second, expected), f"expected {expected.__name__}, got {second!r}"
+    assert isinstance(third, InferenceResponse), f"third request failed: {third!r}"
+    assert third.usage is not None and third.usage.completion_tokens > 1 and third.text.strip()
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+
+
+def _slots_busy(target: Target) -> bool | None:
+    """Whether the server says it is generating (llama-server's /slots); None: it does not say."""
+    try:
+        slots = target.raw_client().get_json("/slots", retry=False)
+    except PedroLLMError:
+        return None
+    if not isinstance(slots, list) or not all(isinstance(s, dict) and "is_processing" in s
+                                              for s in slots):
+        return None
+    return any(s["is_processing"] for s in slots)
+
+
+@clause("C21", "leaving a stream early closes it, and the server stops generating within a "
+               "second")
+def test_c21_leaving_a_stream_early(target: Target, backend: Backend) -> None:
+    if _slots_busy(target) is None:
+        unsupported("the server does not show whether it is still generating "
+                    "(no /slots with is_processing)")
+    deltas = backend.stream(reqs.long_story())
+    busy_before, texts = False, 0
+    for delta in deltas:
+        texts += bool(delta.content)
+        if texts == 2:
+            busy_before = bool(_slots_busy(target))
+            break  # what a user's loop does; the SDK must close the connection here
+    del deltas
+    if not busy_before:
+        inconclusive("the server had finished the whole reply before the stream was left")
+    deadline = time.monotonic() + 1.0
+    while _slots_busy(target) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _slots_busy(target), "the server still generates a second after the stream was left"

@@ -137,6 +137,7 @@ class FakeLlamaApp:
         if isinstance(build, str):
             self.info.build_info = build
         self._lock = threading.Lock()
+        self._streaming = 0  # streams being sent now: the slots /slots shows as processing
         self._requests = KeptRequests(keep_requests, keep_request_bytes)
         self._faults = Faults()
         self._loading_until = 0.0
@@ -317,6 +318,8 @@ class FakeLlamaApp:
         builtin = persona.builtin(endpoint)
         if builtin is not None:
             reply = builtin(self.info, body)
+            if endpoint == "slots" and reply.status == 200:
+                reply = self._slots_in_use(reply)
             return _Outcome(reply=reply, faults=faults, body=body,
                             level=VALIDATION if reply.status >= 400 else BUILTIN)
         message = self.store.describe_miss(method, path, endpoint, body, stream)
@@ -504,8 +507,29 @@ class FakeLlamaApp:
             return body
         return _replace_key(body, "n_ctx", self.info.ctx_size)
 
+    def _slots_in_use(self, reply: Reply) -> Reply:
+        """Mark as processing one slot per stream still being sent, as llama-server shows it."""
+        with self._lock:
+            busy = self._streaming
+        slots = json.loads(reply.body)
+        for slot in slots[:busy]:
+            slot["is_processing"] = True
+        return json_reply(200, slots)
+
     def _stream(self, events: tuple[SseEvent, ...], faults: Faults,
                 sock: socket.socket | None, broken: str) -> Iterator[bytes]:
+        # A stream holds a slot until its last event is sent or the client leaves (the
+        # server then closes this iterator), so /slots tells a client when generation stops.
+        with self._lock:
+            self._streaming += 1
+        try:
+            yield from self._stream_events(events, faults, sock, broken)
+        finally:
+            with self._lock:
+                self._streaming -= 1
+
+    def _stream_events(self, events: tuple[SseEvent, ...], faults: Faults,
+                       sock: socket.socket | None, broken: str) -> Iterator[bytes]:
         if faults.first_token_delay:
             time.sleep(faults.first_token_delay)
         previous_t = 0.0

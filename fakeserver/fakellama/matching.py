@@ -30,7 +30,7 @@ LEVELS = ("exact", "sampling", "conversation")
 # conversation level answers only if the request asks the same of them.
 CONSTRAINT_FIELDS = ("response_format", "json_schema", "grammar", "tool_choice", "logprobs",
                      "top_logprobs", "n_probs", "n", "n_cmpl", "continue_final_message",
-                     "add_generation_prompt")
+                     "add_generation_prompt", "ignore_eos")
 
 
 def request_limit(body: Any) -> int | None:

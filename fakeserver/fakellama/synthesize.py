@@ -115,9 +115,15 @@ def _chosen_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def generate(body: dict[str, Any], chat: bool) -> Generation:
-    """Decide one choice's output for a valid request."""
+def generate(body: dict[str, Any], chat: bool, room: int | None = None) -> Generation:
+    """Decide one choice's output for a valid request.
+
+    ``room``: the tokens left in the context after the prompt, where an ``ignore_eos``
+    reply with no limit of its own stops.
+    """
     limit = request_limit(body)
+    if body.get("ignore_eos") is True and limit is None and room is not None:
+        limit = max(room, 0)
     grammar = body.get("grammar")
     if isinstance(grammar, str) and grammar:
         raise Unsatisfiable("the reply is constrained by a GBNF grammar, which the fake cannot "
@@ -132,6 +138,10 @@ def generate(body: dict[str, Any], chat: bool) -> Generation:
         return Generation("", "tool_calls", spent, call=call)
     schema = reply_schema(body) if chat else body.get("json_schema")
     text = json.dumps(instance(schema)) if schema is not None else reply_text(body)
+    if body.get("ignore_eos") is True and limit is not None and schema is None and text:
+        # The model never ends its turn: the text goes on (the fake repeats it) until the
+        # limit (or a stop string) cuts it, as llama-server's ignore_eos does.
+        text = (text + " ") * (limit // (len(text.encode()) + 1) + 1)
     finish, stopping_word = "stop", ""
     stops = [(text.find(s), s) for s in request_stops(body) if s in text]
     if stops:
@@ -222,7 +232,8 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
 def chat(body: dict[str, Any], info: ModelInfo, stream: bool) -> Synthesized:
     """A chat.completion (or its stream) for a valid chat request."""
     prompt_n = count_prompt_tokens(body)
-    generations = [generate(body, chat=True) for _ in range(_count(body))]
+    generations = [generate(body, chat=True, room=info.ctx_size - prompt_n)
+                   for _ in range(_count(body))]
     predicted = generations[0].tokens  # llama-server's usage for n > 1: the first choice's
     head = {"created": int(time.time()), "id": "chatcmpl-" + random_id(),
             "model": info.name, "system_fingerprint": info.build_info}
@@ -292,7 +303,8 @@ def completion(body: dict[str, Any], info: ModelInfo, stream: bool, oai: bool) -
     results: list[tuple[str, Generation]] = []
     for text in prompts:
         asked = dict(body, prompt=text)
-        results.extend((text, generate(asked, chat=False)) for _ in range(per_prompt))
+        room = info.ctx_size - len(text.encode())
+        results.extend((text, generate(asked, chat=False, room=room)) for _ in range(per_prompt))
     prompt_n = len(prompts[0].encode())
     predicted = results[0][1].tokens  # as for chat: the first result's usage
     head = {"created": int(time.time()), "id": "chatcmpl-" + random_id(),

@@ -7,6 +7,7 @@ the same requests; `contracts/test_differential.py` re-checks them against the r
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import jsonschema
@@ -406,3 +407,41 @@ def test_head_is_get_without_a_body(fake_llama_server: FakeServer) -> None:
     reply = requests.head(fake_llama_server.url + "/health", timeout=10)
     assert (reply.status_code, reply.content) == (200, b"")
     assert reply.headers["Content-Length"] == "15"  # the GET body's length: {"status":"ok"}
+
+
+def test_ignore_eos_runs_to_max_tokens_not_the_recorded_end(
+        fake_llama_server: FakeServer) -> None:
+    recorded = _post(fake_llama_server, {"messages": HELLO}).json()
+    assert recorded["choices"][0]["finish_reason"] == "stop"
+    reply = _post(fake_llama_server, {"messages": HELLO, "max_tokens": 300, "ignore_eos": True})
+    body = reply.json()
+    assert reply.headers["X-Fakellama-Match"] == "synthesized"
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 300
+
+
+def test_ignore_eos_without_a_limit_stops_at_the_end_of_the_context() -> None:
+    with FakeServer(ctx_size=512) as server:
+        body = _post(server, {"messages": HELLO, "ignore_eos": True}).json()
+    usage = body["usage"]
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert usage["prompt_tokens"] + usage["completion_tokens"] == 512
+
+
+def test_slots_show_a_stream_in_progress_until_the_client_leaves() -> None:
+    def busy(server: FakeServer) -> list[bool]:
+        return [s["is_processing"] for s in requests.get(server.url + "/slots").json()]
+
+    # Paced at 200 tokens a second, 2,000 tokens take ten: still sending when checked.
+    with FakeServer(faults="tokens_per_second=200") as server:
+        assert not any(busy(server))
+        with requests.post(server.url + "/v1/chat/completions", stream=True, json={
+                "messages": HELLO, "max_tokens": 2000, "ignore_eos": True, "stream": True,
+        }) as reply:
+            next(reply.iter_lines())
+            assert busy(server).count(True) == 1
+        for _ in range(100):
+            if not any(busy(server)):
+                break
+            time.sleep(0.01)
+        assert not any(busy(server))

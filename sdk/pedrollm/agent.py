@@ -81,7 +81,6 @@ import dataclasses
 import enum
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -90,6 +89,7 @@ from dataclasses_json import DataClassJsonMixin
 
 from .backend import Backend
 from .errors import PedroLLMError
+from .tokens import TokenCounter, estimate_tokens, message_tokens
 from .tool_schema import ToolSchemaError, convert_arguments, description_for, schema_for, validate
 from .types import InferenceRequest, InferenceResponse, Message, ToolCall, ToolDefinition
 from .validation import TOOL_NAME_PATTERN
@@ -99,10 +99,6 @@ log = logging.getLogger("pedrollm")
 EventKind = Literal["request", "delta", "tool_call", "tool_result", "calls_dropped", "final",
                     "max_turns", "repeated_call", "error"]
 StoppedReason = Literal["complete", "max_turns", "repeated_call"]
-TokenCounter = Callable[[str], int]
-
-# Per-message allowance for the role marker and chat-template framing.
-MESSAGE_OVERHEAD_TOKENS = 4
 ERROR_PREFIX = "Error: "
 DEFAULT_MAX_CALLS_PER_TURN = 32
 # About 8,000 tokens at four characters a token: room for a file or a page, not a dump.
@@ -300,19 +296,6 @@ class AgentResult:
 
 
 # -- token estimate and trimming -----------------------------------------------------
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimate tokens as one per four characters, rounded up (a common rule for English)."""
-    return math.ceil(len(text) / 4)
-
-
-def message_tokens(msg: Message, count: TokenCounter = estimate_tokens) -> int:
-    """Estimate one message's tokens: content, tool calls and a fixed framing allowance."""
-    total = MESSAGE_OVERHEAD_TOKENS + count(msg.content or "")
-    for call in msg.tool_calls:
-        total += count(call.name) + count(json.dumps(call.args, ensure_ascii=False))
-    return total
 
 
 def _turn_groups(messages: Sequence[Message]) -> list[list[Message]]:

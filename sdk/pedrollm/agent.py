@@ -62,7 +62,10 @@ How the loop behaves, and why:
   an ``error`` event and then raised: they are the server's fault, not the model's.
 - Context trimming: before each request the conversation is estimated in tokens
   (``count_tokens``, by default one token per four characters, rounded up, plus four
-  per message for the role and framing; offered tool schemas count too) and compared
+  per message for the role and framing; offered tool schemas count too;
+  ``count_tokens="server"`` counts each text with the server's own tokenizer instead,
+  exact on llama-server and vLLM, one ``/tokenize`` request per new message, see
+  :func:`server_token_counter`) and compared
   with ``backend.get_usable_context()``. Over budget, the oldest turns are dropped
   first. Never dropped: the system prompt, the task message (without it the model no
   longer knows what it is doing), and the latest turn (the assistant's pending calls
@@ -79,6 +82,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -114,6 +118,7 @@ __all__ = [
     "ToolSchemaError",
     "estimate_tokens",
     "schema_for",
+    "server_token_counter",
     "trim_conversation",
 ]
 
@@ -298,6 +303,22 @@ class AgentResult:
 # -- token estimate and trimming -----------------------------------------------------
 
 
+def server_token_counter(backend: Backend, cache_size: int = 4096) -> TokenCounter:
+    """A token counter that asks ``backend``'s tokenizer, remembering each text's count.
+
+    Exact on llama-server and vLLM (``/tokenize``), the estimate elsewhere. A message's
+    text is sent once per run and agent (later turns find it in the cache), so a turn
+    costs one small request per new message; the framing around each message is still
+    estimated (four tokens). Errors from the server are raised as they come.
+    """
+
+    @functools.lru_cache(maxsize=cache_size)
+    def count(text: str) -> int:
+        return backend.count_text_tokens(text).n if text else 0
+
+    return count
+
+
 def _turn_groups(messages: Sequence[Message]) -> list[list[Message]]:
     """Split messages into turns: each user or assistant message with the tool results after it."""
     groups: list[list[Message]] = []
@@ -410,7 +431,7 @@ class Agent:
         max_turns: int = 8,
         on_event: Callable[[AgentEvent], None] | None = None,
         stream: bool = False,
-        count_tokens: TokenCounter | None = None,
+        count_tokens: TokenCounter | Literal["server"] | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
         max_calls_per_turn: int = DEFAULT_MAX_CALLS_PER_TURN,
@@ -429,7 +450,13 @@ class Agent:
         self.max_turns = max_turns
         self.on_event = on_event
         self.stream = stream
-        self.count_tokens = count_tokens or estimate_tokens
+        if count_tokens == "server":
+            self.count_tokens = server_token_counter(backend)
+        elif count_tokens is None or callable(count_tokens):
+            self.count_tokens = count_tokens or estimate_tokens
+        else:
+            raise ValueError(f"count_tokens must be a function from text to tokens, 'server' "
+                             f"or None, got {count_tokens!r}")
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.max_calls_per_turn = max_calls_per_turn

@@ -2,8 +2,9 @@
 
 :meth:`pedrollm.Backend.infer_structured` sends the schema :func:`json_schema_for`
 derives from a dataclass as the request's ``json_schema`` (the server constrains the
-reply to it), then reads the reply back as an instance. :meth:`~pedrollm.Backend.\
-stream_structured` does the same over a stream and returns a :class:`StructuredStream`.
+reply to it), then reads the reply back as an instance.
+:meth:`pedrollm.Backend.stream_structured` does the same over a stream and returns a
+:class:`StructuredStream`.
 
 The schema comes from the dataclass's type hints through the walker tools already use
 (:mod:`pedrollm.tool_schema`): ``str``, ``int``, ``float``, ``bool``, ``None``,
@@ -103,6 +104,7 @@ class StructuredStream(Generic[T]):
         self._error: StructuredOutputError | None = None
 
     def __iter__(self) -> Iterator[StreamDelta]:
+        """The deltas, once: a second loop continues where the first stopped."""
         return self._iterator
 
     def _run(self) -> Generator[StreamDelta, None, None]:

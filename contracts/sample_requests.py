@@ -7,7 +7,9 @@ agree as long as these requests stay as they are: change one, record again.
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pedrollm.types import InferenceRequest, Message, ToolCall, ToolDefinition
 
@@ -99,3 +101,50 @@ def overflow(context_window: int) -> InferenceRequest:
     """A prompt about twice as long as the context window, in tokens of any tokenizer."""
     words = " ".join(f"word{i}" for i in range(context_window * 2))
     return InferenceRequest(user_prompt=words, max_tokens=8)
+
+
+def counted() -> InferenceRequest:
+    """A request whose prompt is counted, then sent for one token to compare with usage."""
+    return greedy(system_prompt="You answer in one word.",
+                  user_prompt="How many tokens does this question take?", max_tokens=1)
+
+
+def counted_with_tools() -> InferenceRequest:
+    """The same, offering a tool: its schema is part of the prompt as the server sends it."""
+    return greedy(user_prompt="How many tokens does this question take, with a tool?",
+                  tools=[WEATHER_TOOL], max_tokens=1)
+
+
+class WaterState(enum.Enum):
+    """A state of matter (an Enum field of the structured-output clause)."""
+
+    LIQUID = "liquid"
+    SOLID = "solid"
+    GAS = "gas"
+
+
+@dataclass
+class Reason:
+    """A nested object of the structured-output clause."""
+
+    everyday: bool
+
+
+@dataclass
+class WaterFacts:
+    """What the structured-output clause asks for; every field's values are bounded, so a
+    constrained model can always finish within max_tokens."""
+
+    wet: bool
+    state: WaterState
+    temperature: Literal["cold", "warm", "hot"]
+    reason: Reason
+
+
+def structured() -> InferenceRequest:
+    """A question answered as a WaterFacts (the SDK adds the schema).
+
+    400 tokens: the scripted model fills the whitespace the schema allows (up to 20
+    characters between tokens) before it closes the object.
+    """
+    return greedy(user_prompt="Describe water at room temperature as JSON.", max_tokens=400)

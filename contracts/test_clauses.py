@@ -30,6 +30,7 @@ from pedrollm.errors import (
     ContextOverflow,
     NotFound,
     PedroLLMError,
+    StructuredOutputError,
     UnsupportedFeature,
 )
 from pedrollm.types import InferenceRequest, InferenceResponse, StreamDelta
@@ -397,3 +398,39 @@ def test_c21_leaving_a_stream_early(target: Target, backend: Backend) -> None:
     while _slots_busy(target) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _slots_busy(target), "the server still generates a second after the stream was left"
+@clause("C22", "count_tokens equals the prompt_tokens the server reports for the same "
+               "request, where the server tokenizes; check_fits refuses what cannot fit")
+def test_c22_count_tokens(backend: Backend) -> None:
+    for req in (reqs.counted(), reqs.counted_with_tools()):
+        count = backend.count_tokens(req)
+        assert count.n > 0
+        if not count.exact:
+            unsupported(f"{backend.name} has no tokenizer endpoint; count_tokens estimates "
+                        f"({count.method})")
+        resp = backend.infer(req)
+        assert resp.usage is not None, "the reply reports no usage"
+        assert count.n == resp.usage.prompt_tokens, (count, resp.usage)
+    window = call_or_unsupported(backend.get_context_window)
+    assert backend.check_fits(dataclasses.replace(req, max_tokens=window - count.n)).n == count.n
+    with pytest.raises(ContextOverflow) as info:
+        backend.check_fits(dataclasses.replace(req, max_tokens=window - count.n + 1))
+    assert (info.value.n_prompt_tokens, info.value.n_ctx) == (count.n, window)
+
+
+@clause("C23", "infer_structured and stream_structured return an instance of the dataclass "
+               "whose schema constrained the reply")
+def test_c23_structured_output(backend: Backend) -> None:
+    try:
+        facts = backend.infer_structured(reqs.structured(), reqs.WaterFacts)
+        streamed = backend.stream_structured(reqs.structured(), reqs.WaterFacts).result
+    except StructuredOutputError as exc:
+        if "finish_reason 'length'" in exc.reason:
+            inconclusive(f"the model had not closed the JSON after max_tokens: "
+                         f"{exc.raw_text[:80]!r}")
+        raise
+    for value in (facts, streamed):
+        assert isinstance(value, reqs.WaterFacts)
+        assert isinstance(value.wet, bool)
+        assert isinstance(value.state, reqs.WaterState)
+        assert value.temperature in ("cold", "warm", "hot")
+        assert isinstance(value.reason, reqs.Reason) and isinstance(value.reason.everyday, bool)

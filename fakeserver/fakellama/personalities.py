@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fakellama.json_errors import parse_error_message
-from fakellama.prompt import CHAT_TEMPLATE, count_prompt_tokens, detokenize, render_chat, tokenize
+from fakellama.prompt import (
+    CHAT_TEMPLATE,
+    GENERATION_PROMPT,
+    count_prompt_tokens,
+    detokenize,
+    render_chat,
+    tokenize,
+)
 from fakellama.translate import anthropic_as_chat
 from fakellama.validation import N_PARALLEL, Refusal, check_basic, check_llama
 from fakellama.wire import JSON_CONTENT_TYPE, dumps, error_body
@@ -537,10 +544,7 @@ class Vllm(_NotLlamaServer):
                 "root": info.name, "parent": None, "max_model_len": info.ctx_size,
                 "permission": []}]}),
             "metrics": lambda info, body: text_reply(200, "vllm:num_requests_running 0.0\n"),
-            "tokenize": lambda info, body: json_reply(200, {
-                "count": len(tokenize(str(body.get("prompt", "")))),
-                "max_model_len": info.ctx_size,
-                "tokens": tokenize(str(body.get("prompt", "")))}),
+            "tokenize": _vllm_tokenize,
             "detokenize": lambda info, body: json_reply(200, {
                 "prompt": detokenize([int(t) for t in body.get("tokens") or []])}),
         }.get(endpoint)
@@ -554,6 +558,25 @@ class Vllm(_NotLlamaServer):
         import json
 
         return [p if p == "[DONE]" else dumps(self.adapt_body(json.loads(p))) for p in payloads]
+
+
+def _vllm_tokenize(info: ModelInfo, body: Any) -> Reply:
+    """vLLM's /tokenize: a ``prompt``, or chat ``messages`` (and ``tools``) rendered first.
+
+    A chat is rendered with the generation prompt unless ``add_generation_prompt`` is
+    false, as vLLM's TokenizeChatRequest does; the count then equals the prompt tokens a
+    chat completion of the same messages reports.
+    """
+    if isinstance(body.get("messages"), list):
+        text = render_chat(body["messages"], body.get("tools"))
+        if body.get("add_generation_prompt") is False:
+            text = text.removesuffix(GENERATION_PROMPT)
+    else:
+        text = str(body.get("prompt", ""))
+    tokens = tokenize(text)
+    strs = [detokenize([t]) for t in tokens] if body.get("return_token_strs") else None
+    return json_reply(200, {"count": len(tokens), "max_model_len": info.ctx_size,
+                            "tokens": tokens, "token_strs": strs})
 
 
 class LmStudio(_NotLlamaServer):

@@ -13,6 +13,10 @@ CHAT_TEMPLATE = (
 )
 
 
+#: What ends a rendered chat: the assistant's turn, opened for the reply.
+GENERATION_PROMPT = "<|im_start|>assistant\n"
+
+
 def tokenize(text: str) -> list[int]:
     """Return token ids for text: one id per UTF-8 byte, so detokenize is exact."""
     return list(text.encode("utf-8"))
@@ -46,7 +50,7 @@ def render_chat(messages: list[Any], tools: list[Any] | None = None) -> str:
             function = call.get("function", {}) if isinstance(call, dict) else {}
             text += "<tool_call>" + json.dumps(function) + "</tool_call>"
         out.append(f"<|im_start|>{message.get('role', 'user')}\n{text}<|im_end|>\n")
-    out.append("<|im_start|>assistant\n")
+    out.append(GENERATION_PROMPT)
     return "".join(out)
 
 

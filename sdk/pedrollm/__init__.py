@@ -26,11 +26,14 @@ from .errors import (
     ResponseTooLarge,
     ServerError,
     StreamInterrupted,
+    StructuredOutputError,
     Timeout,
     ToolsNotEnabled,
     UnsupportedFeature,
 )
 from .factory import new_backend
+from .structured import StructuredStream, json_schema_for
+from .tokens import TokenCount
 from .types import (
     InferenceRequest,
     InferenceResponse,
@@ -77,12 +80,16 @@ __all__ = [
     "ServerInfo",
     "StreamDelta",
     "StreamInterrupted",
+    "StructuredOutputError",
+    "StructuredStream",
     "Timeout",
+    "TokenCount",
     "ToolCall",
     "ToolDefinition",
     "ToolsNotEnabled",
     "UnsupportedFeature",
     "Usage",
     "__version__",
+    "json_schema_for",
     "new_backend",
 ]

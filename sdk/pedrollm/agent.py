@@ -62,7 +62,10 @@ How the loop behaves, and why:
   an ``error`` event and then raised: they are the server's fault, not the model's.
 - Context trimming: before each request the conversation is estimated in tokens
   (``count_tokens``, by default one token per four characters, rounded up, plus four
-  per message for the role and framing; offered tool schemas count too) and compared
+  per message for the role and framing; offered tool schemas count too;
+  ``count_tokens="server"`` counts each text with the server's own tokenizer instead,
+  exact on llama-server and vLLM, one ``/tokenize`` request per new message, see
+  :func:`server_token_counter`) and compared
   with ``backend.get_usable_context()``. Over budget, the oldest turns are dropped
   first. Never dropped: the system prompt, the task message (without it the model no
   longer knows what it is doing), and the latest turn (the assistant's pending calls
@@ -79,9 +82,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -90,6 +93,7 @@ from dataclasses_json import DataClassJsonMixin
 
 from .backend import Backend
 from .errors import PedroLLMError
+from .tokens import TokenCounter, estimate_tokens, message_tokens
 from .tool_schema import ToolSchemaError, convert_arguments, description_for, schema_for, validate
 from .types import InferenceRequest, InferenceResponse, Message, ToolCall, ToolDefinition
 from .validation import TOOL_NAME_PATTERN
@@ -99,10 +103,6 @@ log = logging.getLogger("pedrollm")
 EventKind = Literal["request", "delta", "tool_call", "tool_result", "calls_dropped", "final",
                     "max_turns", "repeated_call", "error"]
 StoppedReason = Literal["complete", "max_turns", "repeated_call"]
-TokenCounter = Callable[[str], int]
-
-# Per-message allowance for the role marker and chat-template framing.
-MESSAGE_OVERHEAD_TOKENS = 4
 ERROR_PREFIX = "Error: "
 DEFAULT_MAX_CALLS_PER_TURN = 32
 # About 8,000 tokens at four characters a token: room for a file or a page, not a dump.
@@ -118,6 +118,7 @@ __all__ = [
     "ToolSchemaError",
     "estimate_tokens",
     "schema_for",
+    "server_token_counter",
     "trim_conversation",
 ]
 
@@ -302,17 +303,20 @@ class AgentResult:
 # -- token estimate and trimming -----------------------------------------------------
 
 
-def estimate_tokens(text: str) -> int:
-    """Estimate tokens as one per four characters, rounded up (a common rule for English)."""
-    return math.ceil(len(text) / 4)
+def server_token_counter(backend: Backend, cache_size: int = 4096) -> TokenCounter:
+    """A token counter that asks ``backend``'s tokenizer, remembering each text's count.
 
+    Exact on llama-server and vLLM (``/tokenize``), the estimate elsewhere. A message's
+    text is sent once per run and agent (later turns find it in the cache), so a turn
+    costs one small request per new message; the framing around each message is still
+    estimated (four tokens). Errors from the server are raised as they come.
+    """
 
-def message_tokens(msg: Message, count: TokenCounter = estimate_tokens) -> int:
-    """Estimate one message's tokens: content, tool calls and a fixed framing allowance."""
-    total = MESSAGE_OVERHEAD_TOKENS + count(msg.content or "")
-    for call in msg.tool_calls:
-        total += count(call.name) + count(json.dumps(call.args, ensure_ascii=False))
-    return total
+    @functools.lru_cache(maxsize=cache_size)
+    def count(text: str) -> int:
+        return backend.count_text_tokens(text).n if text else 0
+
+    return count
 
 
 def _turn_groups(messages: Sequence[Message]) -> list[list[Message]]:
@@ -427,7 +431,7 @@ class Agent:
         max_turns: int = 8,
         on_event: Callable[[AgentEvent], None] | None = None,
         stream: bool = False,
-        count_tokens: TokenCounter | None = None,
+        count_tokens: TokenCounter | Literal["server"] | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
         max_calls_per_turn: int = DEFAULT_MAX_CALLS_PER_TURN,
@@ -446,7 +450,13 @@ class Agent:
         self.max_turns = max_turns
         self.on_event = on_event
         self.stream = stream
-        self.count_tokens = count_tokens or estimate_tokens
+        if count_tokens == "server":
+            self.count_tokens = server_token_counter(backend)
+        elif count_tokens is None or callable(count_tokens):
+            self.count_tokens = count_tokens or estimate_tokens
+        else:
+            raise ValueError(f"count_tokens must be a function from text to tokens, 'server' "
+                             f"or None, got {count_tokens!r}")
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.max_calls_per_turn = max_calls_per_turn

@@ -8,12 +8,23 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from dataclasses_json import DataClassJsonMixin
 
-from .errors import ConnectionFailed, ModelLoading, PedroLLMError, Timeout, UnsupportedFeature
+from .errors import (
+    ConnectionFailed,
+    ContextOverflow,
+    ModelLoading,
+    PedroLLMError,
+    Timeout,
+    UnsupportedFeature,
+)
+from .structured import StructuredStream, parse_structured, structured_request
+from .tokens import TokenCount, estimate_request_tokens, estimate_text_tokens
 from .types import InferenceRequest, InferenceResponse, ModelInfo, ServerInfo, StreamDelta
+
+T = TypeVar("T")
 
 HealthState = Literal["ok", "loading", "unreachable", "error"]
 
@@ -102,6 +113,59 @@ class Backend(ABC):
     def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
         """Return the body ``infer`` would send for ``req``, without sending it."""
         raise UnsupportedFeature(f"the {self.name} backend does not show its request bodies")
+
+    # -- token counting ------------------------------------------------------------
+
+    def count_tokens(self, req: InferenceRequest) -> TokenCount:
+        """Count the prompt tokens ``req`` would take, as sent (template and tools included).
+
+        Exact (``exact=True``) where the server tokenizes for its clients (llama-server,
+        vLLM); elsewhere an estimate (``exact=False``). Nothing is generated.
+        """
+        return estimate_request_tokens(req)
+
+    def count_text_tokens(self, text: str) -> TokenCount:
+        """Count the tokens of a piece of text with the server's tokenizer, else estimate."""
+        return estimate_text_tokens(text)
+
+    def reply_token_limit(self, req: InferenceRequest) -> int | None:
+        """The most tokens the reply to ``req`` may take (its ``max_tokens``; None: no limit)."""
+        return req.max_tokens
+
+    def check_fits(self, req: InferenceRequest) -> TokenCount:
+        """Count ``req``'s prompt and raise ContextOverflow if it and its reply cannot fit.
+
+        The reply needs ``max_tokens`` (one token at least when unset), so a request fits
+        when prompt + max_tokens <= the context window. Returns the count when it fits.
+        """
+        count = self.count_tokens(req)
+        n_ctx = self.get_context_window()
+        limit = self.reply_token_limit(req)
+        reply = limit if limit is not None else 1
+        if count.n + reply > n_ctx:
+            about = "" if count.exact else "about "
+            asked = f"max_tokens {limit}" if limit is not None else "at least 1 reply token"
+            raise ContextOverflow.before_sending(
+                f"request ({about}{count.n} prompt tokens + {asked}) exceeds the "
+                f"{n_ctx}-token context window of the {self.name} server; shorten the "
+                f"prompt or lower max_tokens (counted by {count.method})",
+                n_prompt_tokens=count.n, n_ctx=n_ctx)
+        return count
+
+    # -- typed structured output ---------------------------------------------------
+
+    def infer_structured(self, req: InferenceRequest, cls: type[T]) -> T:
+        """Send ``req`` constrained to dataclass ``cls``'s JSON schema; return a ``cls``.
+
+        The schema comes from the type hints (see :mod:`pedrollm.structured`); a field
+        type with no JSON form raises TypeError naming it. A reply that does not decode
+        raises StructuredOutputError with ``raw_text`` and ``reason``.
+        """
+        return parse_structured(self.infer(structured_request(req, cls)), cls)
+
+    def stream_structured(self, req: InferenceRequest, cls: type[T]) -> StructuredStream[T]:
+        """Stream ``req`` constrained to ``cls``'s schema: iterate the deltas, then ``.result``."""
+        return StructuredStream(self.stream(structured_request(req, cls)), cls)
 
     @abstractmethod
     def get_context_window(self) -> int:

@@ -1,4 +1,4 @@
-"""The ``pedrollm`` command: chat, health, models, info, config, demo.
+"""The ``pedrollm`` command: chat, health, models, info, tokens, config, demo, contract.
 
 Expected failures (server down, bad config, HTTP errors) print one line saying
 what failed, where, and what to try, and exit non-zero; ``--verbose`` adds the
@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="context window, native tools, server version")
     info.add_argument("--no-probe", action="store_true",
                       help="send no request with tools; native tools then show as unknown")
+
+    tokens = sub.add_parser(
+        "tokens", help="count tokens with the server's tokenizer (estimated where it has none)")
+    tokens.add_argument("text", nargs="?", help="the text to count")
+    tokens.add_argument("--messages", metavar="FILE",
+                        help="count a whole request as sent, chat template included: a JSON "
+                             "list of messages, or an object with messages and tools "
+                             "('-' reads stdin)")
+    tokens.add_argument("--json", action="store_true",
+                        help="print {\"n\", \"exact\", \"method\"} as JSON")
 
     config = sub.add_parser("config", help="show or migrate the config file")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
@@ -262,6 +272,40 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _request_from_file(path: str) -> InferenceRequest:
+    """Read ``--messages``: a JSON list of messages, or an object of request fields."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--messages {path}: not JSON ({exc})") from None
+    if isinstance(data, list):
+        data = {"messages": data}
+    if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
+        raise ConfigError(f"--messages {path}: expected a list of messages or an object "
+                          "with a \"messages\" list")
+    try:
+        return InferenceRequest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"--messages {path}: not a request ({exc!r})") from None
+
+
+def cmd_tokens(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm tokens``: a text's or a request's token count, and whether it is exact."""
+    if (args.text is None) == (args.messages is None):
+        raise ConfigError("tokens: give either TEXT or --messages FILE")
+    req = _request_from_file(args.messages) if args.messages is not None else None
+    with _backend(args) as backend:
+        count = (backend.count_tokens(req) if req is not None
+                 else backend.count_text_tokens(args.text))
+    if args.json:
+        out.write(count.to_json() + "\n")
+    else:
+        how = "exact" if count.exact else "estimated"
+        out.write(f"{count.n} tokens, {how} ({count.method})\n")
+    return EXIT_OK
+
+
 def cmd_config(args: argparse.Namespace, out: TextIO) -> int:
     """``pedrollm config show|migrate``."""
     from .config import load_config
@@ -358,6 +402,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "health": cmd_health,
     "models": cmd_models,
     "info": cmd_info,
+    "tokens": cmd_tokens,
     "config": cmd_config,
     "demo": cmd_demo,
     "contract": cmd_contract,

@@ -93,6 +93,19 @@ class DeadlineExceeded(Timeout):
         self.partial = partial
 
 
+class StructuredOutputError(PedroLLMError):
+    """A reply asked for as a typed object does not parse or validate as one.
+
+    ``raw_text`` is the reply's text as it came; ``reason`` says what is wrong with it
+    (not JSON, or which field fails the schema and how).
+    """
+
+    def __init__(self, message: str, *, raw_text: str, reason: str) -> None:
+        super().__init__(message)
+        self.raw_text = raw_text
+        self.reason = reason
+
+
 class StreamInterrupted(PedroLLMError):
     """A stream ended before it was complete; ``partial`` holds what had arrived."""
 
@@ -134,6 +147,19 @@ class ContextOverflow(BadRequest):
         super().__init__(message, **kwargs)
         self.n_prompt_tokens = n_prompt_tokens
         self.n_ctx = n_ctx
+
+    @classmethod
+    def before_sending(cls, message: str, *, n_prompt_tokens: int,
+                       n_ctx: int) -> ContextOverflow:
+        """The overflow :meth:`~pedrollm.Backend.check_fits` finds before anything is sent.
+
+        ``status`` is 400, what llama-server answers such a request with, and ``url`` is
+        None; its text is the message alone, as no server said it.
+        """
+        exc = cls(message, n_prompt_tokens=n_prompt_tokens, n_ctx=n_ctx, status=400,
+                  error_type="exceed_context_size_error")
+        exc.args = (message,)
+        return exc
 
 
 class ToolsNotEnabled(BadRequest):

@@ -283,6 +283,17 @@ def _schema(annotation: Any, where: str, seen: tuple[type, ...]) -> JSONSchema:
     raise ToolSchemaError(f"{where}: annotation {annotation!r} has no JSON-schema form")
 
 
+def dataclass_schema(cls: type, where: str | None = None) -> JSONSchema:
+    """Describe a dataclass as a JSON-schema object, the way a tool's dataclass argument is.
+
+    Fields without a default are ``required``; no other keys are allowed. An annotation
+    with no JSON-schema form raises :class:`ToolSchemaError` naming the field.
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise ToolSchemaError(f"{where or cls!r}: expected a dataclass type, got {cls!r}")
+    return _dataclass_schema(cls, where or cls.__name__, ())
+
+
 def _union(args: tuple[Any, ...], where: str, seen: tuple[type, ...]) -> JSONSchema:
     """Describe a union; simple members collapse into one ``type`` list."""
     members = [_schema(a, where, seen) for a in args]

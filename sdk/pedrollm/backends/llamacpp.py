@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import PedroLLMError
+from ..errors import InvalidResponse, PedroLLMError
 from ..request_body import llama_options, standard_options
+from ..tokens import TokenCount
 from ..types import InferenceRequest, ServerInfo
 from .openai import OpenAIBackend, find_context
 
@@ -41,6 +42,37 @@ class LlamaCppBackend(OpenAIBackend):
         if req.json_schema is not None:
             body["json_schema"] = req.json_schema
         return body
+
+    def count_body_tokens(self, body: dict[str, Any],
+                          deadline: float | None = None) -> TokenCount | None:
+        """Render the body with the server's chat template (/apply-template), then tokenize.
+
+        /tokenize is asked to add special tokens and parse them in the text, as
+        llama-server does with a chat prompt, so the count equals the reply's
+        ``usage.prompt_tokens``.
+        """
+        rendered = self.client.post_json("/apply-template", body, deadline=deadline)
+        prompt = rendered.get("prompt") if isinstance(rendered, Mapping) else None
+        if not isinstance(prompt, str):
+            raise InvalidResponse(f"llama-server's /apply-template answered without a prompt "
+                                  f"string: {str(rendered)[:200]}")
+        n = self._tokenize({"content": prompt, "add_special": True, "parse_special": True},
+                           deadline)
+        return TokenCount(n=n, exact=True, method="llama-server /apply-template + /tokenize")
+
+    def count_text_tokens(self, text: str) -> TokenCount:
+        """Tokenize text with the model's tokenizer (no BOS added), as a message's text is."""
+        return TokenCount(n=self._tokenize({"content": text}), exact=True,
+                          method="llama-server /tokenize")
+
+    def _tokenize(self, body: dict[str, Any], deadline: float | None = None) -> int:
+        """POST /tokenize and return how many tokens came back."""
+        data = self.client.post_json("/tokenize", body, deadline=deadline)
+        tokens = data.get("tokens") if isinstance(data, Mapping) else None
+        if not isinstance(tokens, list):
+            raise InvalidResponse(f"llama-server's /tokenize answered without a token list: "
+                                  f"{str(data)[:200]}")
+        return len(tokens)
 
     def props(self) -> Mapping[str, Any]:
         """Return /props (fetched once; an empty mapping when the server lacks it)."""

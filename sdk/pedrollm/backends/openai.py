@@ -46,6 +46,7 @@ from ..reply import (
 )
 from ..request_body import chat_body, llama_options, standard_options
 from ..streaming import StreamAccumulator, StreamError
+from ..tokens import TokenCount, estimate_request_tokens
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
     InferenceRequest,
@@ -394,6 +395,33 @@ class OpenAIBackend(Backend):
             yield from parser.flush()
             parsed = parser.finish()
         yield StreamDelta(response=build_response(acc.reply(), tools, text_parser, parsed))
+
+    # -- token counting ------------------------------------------------------------
+
+    def count_tokens(self, req: InferenceRequest) -> TokenCount:
+        """Count the prompt of the body ``infer`` would send (tools as this server gets them).
+
+        A server that counts (:meth:`count_body_tokens`) gives the exact number; else the
+        request is estimated. A refusal of native tools switches modes as ``infer`` does.
+        """
+        out, mode = self._outgoing(req)
+        try:
+            counted = self.count_body_tokens(self._body(out, mode, stream=False), out.deadline)
+        except ToolsNotEnabled as exc:
+            if not self._falls_back(exc, mode):
+                raise
+            out, mode = self._outgoing(req)
+            counted = self.count_body_tokens(self._body(out, mode, stream=False), out.deadline)
+        return counted if counted is not None else estimate_request_tokens(out)
+
+    def count_body_tokens(self, body: dict[str, Any],
+                          deadline: float | None = None) -> TokenCount | None:
+        """Ask the server to count a chat body's prompt; None where it cannot (the default)."""
+        return None
+
+    def reply_token_limit(self, req: InferenceRequest) -> int | None:
+        """The request's max_tokens, else the configured default."""
+        return req.max_tokens if req.max_tokens is not None else self.max_tokens
 
     def _partial(self, acc: StreamAccumulator, tools: Sequence[ToolDefinition],
                  text_parser: TextToolParser) -> InferenceResponse:

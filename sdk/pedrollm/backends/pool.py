@@ -62,6 +62,7 @@ from ..errors import (
     Timeout,
 )
 from ..redaction import redact_url
+from ..tokens import TokenCount
 from ..types import InferenceRequest, InferenceResponse, ModelInfo, ServerInfo, StreamDelta
 from ..validation import validate_request
 
@@ -483,6 +484,18 @@ class PoolBackend(Backend):
     def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
         """The body the pool's first server would send for ``req``."""
         return self.endpoints[0].backend.chat_body(req, stream=stream)
+
+    def count_tokens(self, req: InferenceRequest) -> TokenCount:
+        """The prompt tokens as the pool's first server counts them (its model is the pool's)."""
+        return self.endpoints[0].backend.count_tokens(req)
+
+    def count_text_tokens(self, text: str) -> TokenCount:
+        """The text's tokens as the pool's first server counts them."""
+        return self.endpoints[0].backend.count_text_tokens(text)
+
+    def reply_token_limit(self, req: InferenceRequest) -> int | None:
+        """The reply limit the pool's first server would apply."""
+        return self.endpoints[0].backend.reply_token_limit(req)
 
     def _each(self, ask: Callable[[Backend], T]) -> list[T | PedroLLMError]:
         """Ask every server; a server's error is kept in its place."""

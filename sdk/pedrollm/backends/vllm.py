@@ -12,10 +12,16 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..errors import PedroLLMError, ToolsNotEnabled
+from ..errors import InvalidResponse, PedroLLMError, ToolsNotEnabled
 from ..request_body import standard_options
+from ..tokens import TokenCount
 from ..types import InferenceRequest, InferenceResponse, StreamDelta
 from .openai import OpenAIBackend
+
+# Chat fields vLLM's /tokenize takes as its chat completions do (an older vLLM without
+# ``tools`` there ignores the field, so tools then go uncounted).
+_TEMPLATE_FIELDS = ("tools", "chat_template", "chat_template_kwargs", "add_generation_prompt",
+                    "continue_final_message")
 
 TOOLS_HINT = (
     "start vLLM with --enable-auto-tool-choice --tool-call-parser <parser> "
@@ -72,6 +78,49 @@ class VLLMBackend(OpenAIBackend):
     def stream(self, req: InferenceRequest) -> Iterator[StreamDelta]:
         """Send a request streamed; explain a refusal of tools."""
         return _hinted(super().stream(req))
+
+    def count_body_tokens(self, body: dict[str, Any],
+                          deadline: float | None = None) -> TokenCount | None:
+        """vLLM's /tokenize, given the chat messages (and tools): the model's template applied.
+
+        vLLM tokenizes a chat with ``add_generation_prompt`` and without extra special
+        tokens by default, as its chat completions do.
+        """
+        request: dict[str, Any] = {"model": self._model_for(body),
+                                   "messages": body.get("messages", [])}
+        for key in _TEMPLATE_FIELDS:
+            if key in body:
+                request[key] = body[key]
+        return TokenCount(n=self._token_count(request, deadline), exact=True,
+                          method="vLLM /tokenize (chat messages)")
+
+    def count_text_tokens(self, text: str) -> TokenCount:
+        """vLLM's /tokenize of a prompt, without special tokens."""
+        request = {"model": self._model_for({}), "prompt": text, "add_special_tokens": False}
+        return TokenCount(n=self._token_count(request), exact=True, method="vLLM /tokenize")
+
+    def _model_for(self, body: Mapping[str, Any]) -> str | None:
+        """The model to name: the body's, the configured one, else the first listed.
+
+        vLLM before 0.7 requires ``model`` in /tokenize.
+        """
+        model = body.get("model") or self.model
+        if model is None:
+            models = self.list_models()
+            model = models[0].id if models else None
+        return model if isinstance(model, str) else None
+
+    def _token_count(self, request: dict[str, Any], deadline: float | None = None) -> int:
+        """POST /tokenize and return its ``count``."""
+        data = self.client.post_json("/tokenize", request, deadline=deadline)
+        count = data.get("count") if isinstance(data, Mapping) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            tokens = data.get("tokens") if isinstance(data, Mapping) else None
+            if not isinstance(tokens, list):
+                raise InvalidResponse(f"vLLM's /tokenize answered without a count: "
+                                      f"{str(data)[:200]}")
+            count = len(tokens)
+        return count
 
     def parallel_slots(self) -> int:
         """16: vLLM batches continuously (``max_num_seqs`` is in the hundreds by default);

@@ -16,6 +16,7 @@ from .errors import (
     DeadlineExceeded,
     HTTPError,
     InvalidResponse,
+    MediaNotSupported,
     ModelLoading,
     NoServerAvailable,
     NotFound,
@@ -31,7 +32,9 @@ from .errors import (
     UnsupportedFeature,
 )
 from .factory import new_backend
+from .images import image
 from .types import (
+    Image,
     InferenceRequest,
     InferenceResponse,
     InvalidToolCall,
@@ -59,10 +62,12 @@ __all__ = [
     "DeadlineExceeded",
     "HTTPError",
     "Health",
+    "Image",
     "InferenceRequest",
     "InferenceResponse",
     "InvalidResponse",
     "InvalidToolCall",
+    "MediaNotSupported",
     "Message",
     "ModelInfo",
     "ModelLoading",
@@ -84,5 +89,6 @@ __all__ = [
     "UnsupportedFeature",
     "Usage",
     "__version__",
+    "image",
     "new_backend",
 ]

@@ -44,7 +44,7 @@ from ..reply import (
     build_response,
     raw_reply_from_completion,
 )
-from ..request_body import chat_body, llama_options, standard_options
+from ..request_body import chat_body, llama_options, standard_options, think_options
 from ..streaming import StreamAccumulator, StreamError
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
@@ -214,6 +214,11 @@ class OpenAIBackend(Backend):
         """
         return {**standard_options(req), **llama_options(req)}
 
+    def think_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """The body fields for ``req.think``: ``chat_template_kwargs.enable_thinking`` for
+        on/off, ``reasoning_effort`` for a level; override for a server's own names."""
+        return think_options(req)
+
     def check_request(self, req: InferenceRequest) -> None:
         """Refuse what this server cannot do, saying why, before anything is sent."""
         for field_name, why in self.unsupported.items():
@@ -313,7 +318,8 @@ class OpenAIBackend(Backend):
 
     def _body(self, out: InferenceRequest, mode: ToolMode, *, stream: bool) -> dict[str, Any]:
         """The chat body for a prepared request."""
-        return chat_body(out, self.request_options(out), model=self.model, stream=stream,
+        options = {**self.request_options(out), **self.think_options(out)}
+        return chat_body(out, options, model=self.model, stream=stream,
                          native_tools=mode == "native")
 
     def infer(self, req: InferenceRequest) -> InferenceResponse:

@@ -45,7 +45,7 @@ from ..reply import (
     raw_reply_from_completion,
 )
 from ..request_body import chat_body, llama_options, standard_options, think_options
-from ..streaming import StreamAccumulator, StreamError
+from ..streaming import StreamAccumulator, StreamError, ThinkSplitter
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
     InferenceRequest,
@@ -368,6 +368,9 @@ class OpenAIBackend(Backend):
         # With tools offered, content runs through the model format's incremental
         # parser, so tool-call markup arrives as tool-call deltas, not as text.
         parser = self._stream_parser(list(tools), mode) if tools else None
+        # Without tools, a think block left in the text is split off as the final
+        # response splits it, so the deltas add up to that response.
+        splitter = ThinkSplitter() if parser is None else None
         try:
             for data in events:
                 deltas = acc.feed_data(data)
@@ -376,6 +379,8 @@ class OpenAIBackend(Backend):
                 for delta in deltas:
                     if parser is not None and delta.content:
                         yield from parser.feed(delta.content)
+                    elif splitter is not None and delta.content and not acc.reasoning:
+                        yield from splitter.feed(delta.content)
                     else:
                         yield delta
         except StreamError as exc:
@@ -396,6 +401,8 @@ class OpenAIBackend(Backend):
         if acc.choices == 0:
             raise InvalidResponse("the stream carried no choices")
         parsed = None
+        if splitter is not None:
+            yield from splitter.flush()
         if parser is not None:
             yield from parser.flush()
             parsed = parser.finish()

@@ -27,6 +27,7 @@ from pedrollm.errors import (
     AuthenticationError,
     BadRequest,
     ContextOverflow,
+    MediaNotSupported,
     NotFound,
     PedroLLMError,
     UnsupportedFeature,
@@ -338,3 +339,43 @@ def test_c19_malformed_json_body(target: Target) -> None:
         retry=False, check=False)
     assert resp.status_code in (400, 422), resp.text[:200]
     assert isinstance(json.loads(resp.text), dict)
+
+
+@clause("C20", "an image in a user message gets a text reply, or is refused as unsupported "
+               "with the server's reason")
+def test_c20_images(backend: Backend) -> None:
+    req = reqs.image_question()
+    try:
+        resp = backend.infer(req)
+    except MediaNotSupported as exc:
+        # The stream is refused the same way before any data arrives.
+        with pytest.raises(MediaNotSupported):
+            collect(backend.stream(req))
+        unsupported(exc.message)
+    assert resp.finish_reason in ("stop", "length")
+    if not resp.text.strip():
+        inconclusive("the model answered the image with no text")
+
+
+def _no_think_tags(resp: InferenceResponse, how: str) -> None:
+    assert "<think>" not in resp.text and "</think>" not in resp.text, \
+        f"{how}: the thinking was left in the text: {resp.text[:120]!r}"
+
+
+@clause("C21", "thinking is turned on or off per request, and the reply keeps the reasoning "
+               "apart from the text")
+def test_c21_reasoning_control(backend: Backend) -> None:
+    off = call_or_unsupported(backend.infer, reqs.thinking(False))
+    assert off.finish_reason in ("stop", "length")
+    _no_think_tags(off, "thinking off")
+    req = reqs.thinking(True)
+    resp = backend.infer(req)
+    deltas, streamed = collect(backend.stream(req))
+    for got, how in ((resp, "infer"), (streamed, "stream")):
+        assert got.finish_reason in ("stop", "length")
+        _no_think_tags(got, how)
+    assert "".join(d.reasoning for d in deltas) == (streamed.reasoning or "")
+    assert "".join(d.content for d in deltas) == streamed.text
+    if not resp.reasoning:
+        inconclusive("the model gave no reasoning with thinking on (it does not think)")
+    assert streamed.reasoning, "infer kept reasoning apart but the stream gave none"

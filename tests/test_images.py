@@ -169,3 +169,15 @@ def test_other_servers_receive_the_parts_and_answer(kind: str) -> None:
         assert reply.text
         content = fake.requests[-1].body["messages"][0]["content"]
         assert content[1] == {"type": "image_url", "image_url": {"url": img.url}}
+
+
+def test_a_pool_passes_the_refusal_on_instead_of_failing_over() -> None:
+    req = InferenceRequest(messages=[Message.user(PROMPT, [image(PNG)])])
+    with FakeServer() as one, FakeServer() as two, new_backend({"type": "pool", "servers": [
+            {"type": "llamacpp", "server_url": one.url},
+            {"type": "llamacpp", "server_url": two.url}]}) as pool:
+        with pytest.raises(MediaNotSupported, match="--mmproj"):
+            pool.infer(req)
+        chats = [r for f in (one, two) for r in f.requests if r.path == "/v1/chat/completions"]
+        assert len(chats) == 1  # the same model behind every server would refuse it too
+        assert pool.infer(InferenceRequest(user_prompt="Say hello.", max_tokens=4)).text

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from fakellama.server import FakeServer
 from pedrollm import InferenceRequest, new_backend
-from pedrollm.errors import BadRequest, RequestValidationError, UnsupportedFeature
+from pedrollm.errors import (
+    BadRequest,
+    RequestValidationError,
+    ThinkingNotSupported,
+    UnsupportedFeature,
+)
 from pedrollm.reply import split_think
 from pedrollm.streaming import ThinkSplitter
 from pedrollm.types import InferenceResponse, StreamDelta
@@ -126,7 +131,8 @@ def _assert_apart(whole: InferenceResponse, deltas: list[StreamDelta],
 
 
 @pytest.mark.parametrize(("kind", "think"), [("llamacpp", True), ("vllm", "high"),
-                                             ("ollama", True), ("lmstudio", None)])
+                                             ("ollama", False), ("ollama", None),
+                                             ("lmstudio", None)])
 def test_server_reasoning_comes_back_apart_from_the_text_in_infer_and_stream(
         kind: str, think: Any) -> None:
     backend_body = _backend(kind).chat_body(InferenceRequest(user_prompt=PROMPT, think=think))
@@ -153,6 +159,19 @@ def test_a_think_block_left_in_the_text_is_split_off_in_infer_and_stream(kind: s
         fake.add_fixture(fixture)
         with _backend(kind, fake.url) as backend:
             _assert_apart(*_both(backend, req))
+
+
+@pytest.mark.parametrize("think", [True, "low"])
+def test_ollama_refuses_thinking_to_a_model_without_it(think: Any) -> None:
+    # The fake's model lists no "thinking" capability in /api/show, as most models.
+    with FakeServer(personality="ollama") as fake, _backend("ollama", fake.url) as backend:
+        for call in (backend.infer, lambda r: list(backend.stream(r))):
+            with pytest.raises(ThinkingNotSupported) as info:
+                call(InferenceRequest(user_prompt=PROMPT, think=think))
+            assert isinstance(info.value, UnsupportedFeature)
+            assert (info.value.status, info.value.message) == (400,
+                                                               '"m" does not support thinking')
+        assert backend.infer(InferenceRequest(user_prompt=PROMPT, think=False)).text
 
 
 def test_llama_server_refuses_a_string_enable_thinking_as_the_real_one_does() -> None:

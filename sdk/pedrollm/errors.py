@@ -176,6 +176,14 @@ class MediaNotSupported(ServerError, UnsupportedFeature):
     """
 
 
+class ThinkingNotSupported(BadRequest, UnsupportedFeature):
+    """Thinking was turned on (``think``) for a model that does not think.
+
+    Ollama refuses it with 400 '"<model>" does not support thinking'; llama-server and
+    vLLM let the chat template ignore it instead.
+    """
+
+
 #: What llama-server adds to its refusal of media when no projector is loaded.
 _MEDIA_REFUSAL = "input is not supported - hint: if this is unexpected, you may need to " \
                  "provide the mmproj"
@@ -348,6 +356,8 @@ def error_from_response(
         return ToolsNotEnabled(message, **common)
     if status == 500 and _MEDIA_REFUSAL in message:
         return MediaNotSupported(f"{message}; {MMPROJ_HINT}", **common)
+    if status == 400 and message.endswith("does not support thinking"):
+        return ThinkingNotSupported(message, **common)
     if status in (400, 422):
         return BadRequest(message, **common)
     if status in (401, 403):

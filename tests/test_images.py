@@ -78,7 +78,7 @@ def test_the_limit_can_be_chosen_and_applies_to_bytes_too(tmp_path: Path) -> Non
         image(b"")
 
 
-@pytest.mark.parametrize("url", ["https://example.com/cat.png", "http://localhost/x.gif",
+@pytest.mark.parametrize("url", ["https://example.com/cat.png", "http://localhost/x.gif", "http://x",
                                  "data:image/png;base64,iVBORw0KGgo="])
 def test_http_and_data_urls_are_kept_as_given(url: str) -> None:
     assert image(url).url == image_from_url(url).url == url
@@ -90,6 +90,8 @@ def test_http_and_data_urls_are_kept_as_given(url: str) -> None:
     ("data:image/png,rawbytes", "data:image/"),
     ("data:image/png;base64,not base64!", "not valid base64"),
     ("https://exa mple.com/x.png", "not a valid"),
+    ("https:///x.png", "not a valid"),
+    ("http://", "not a valid"),
 ])
 def test_other_urls_are_refused_saying_why(url: str, why: str) -> None:
     with pytest.raises(RequestValidationError, match=why):

@@ -18,13 +18,11 @@ from pathlib import Path
 from .errors import RequestValidationError
 from .types import Image
 
-#: The largest image file or byte string accepted (bytes). Servers cap request bodies
-#: (llama-server and vLLM take a few tens of MB) and base64 adds a third on top, so a
-#: larger file would only fail later, after being read whole and encoded.
+#: The largest image file or byte string accepted, in bytes (``max_bytes`` changes it).
+#: The image travels base64-encoded (a third larger) inside one JSON body the server
+#: reads whole, and vision encoders scale images down to a megapixel or two, so a larger
+#: file is almost always a mistake (a video, a raw scan) that is cheaper to refuse here.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-
-#: The image types recognised from their first bytes.
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 _DATA_URL = re.compile(r"^data:(image/[A-Za-z0-9.+-]+);base64,(.*)$", re.DOTALL)
 
@@ -46,7 +44,7 @@ def _check_size(size: int, what: str, max_bytes: int) -> None:
     if size > max_bytes:
         raise RequestValidationError(
             "image", f"{what} is {size} bytes, over the limit of {max_bytes} bytes "
-                     "(max_bytes; servers refuse bodies much larger than this)")
+                     "(pass max_bytes to allow more, or send a smaller image)")
 
 
 def image_from_bytes(data: bytes, mime_type: str | None = None, *,
@@ -118,7 +116,8 @@ def check_image_url(url: object, field: str = "image") -> None:
     if not isinstance(url, str):
         raise RequestValidationError(field, f"url must be a string, got {type(url).__name__}")
     if url.startswith(("http://", "https://")):
-        if len(url) <= len("https://") or any(c.isspace() for c in url):
+        host = url.split("://", 1)[1]
+        if not host or host.startswith("/") or any(c.isspace() for c in url):
             raise RequestValidationError(field, f"{url[:80]!r} is not a valid http(s) URL")
         return
     if not url.startswith("data:"):

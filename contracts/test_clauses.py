@@ -341,9 +341,9 @@ def test_c19_malformed_json_body(target: Target) -> None:
     assert isinstance(json.loads(resp.text), dict)
 
 
-@clause("C20", "an image in a user message gets a text reply, or is refused as unsupported "
+@clause("C26", "an image in a user message gets a text reply, or is refused as unsupported "
                "with the server's reason")
-def test_c20_images(backend: Backend) -> None:
+def test_c26_images(backend: Backend) -> None:
     req = reqs.image_question()
     try:
         resp = backend.infer(req)
@@ -362,9 +362,9 @@ def _no_think_tags(resp: InferenceResponse, how: str) -> None:
         f"{how}: the thinking was left in the text: {resp.text[:120]!r}"
 
 
-@clause("C21", "thinking is turned on or off per request, and the reply keeps the reasoning "
+@clause("C27", "thinking is turned on or off per request, and the reply keeps the reasoning "
                "apart from the text")
-def test_c21_reasoning_control(backend: Backend) -> None:
+def test_c27_reasoning_control(backend: Backend) -> None:
     off = call_or_unsupported(backend.infer, reqs.thinking(False))
     assert off.finish_reason in ("stop", "length")
     _no_think_tags(off, "thinking off")

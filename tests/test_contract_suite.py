@@ -48,8 +48,8 @@ def test_reports_of_re_runs_on_other_ports_replace_each_other(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "conformance-llamacpp-127-0-0-1.json", "conformance-llamacpp-127-0-0-1.md"]
     # The fake-vs-real fidelity tests are not collected without a real server.
-    # Only the clauses' own skips: C02 and C16, unsupported by a plain URL; C20, images,
-    # unsupported by llama-server without a projector; C21 inconclusive (no thinking model).
+    # Only the clauses' own skips: C02 and C16, unsupported by a plain URL; C26, images,
+    # unsupported by llama-server without a projector; C27 inconclusive (no thinking model).
     assert out.stdout.splitlines()[-1].startswith("17 passed, 4 skipped in ")
 
 

@@ -8,9 +8,12 @@ agree as long as these requests stay as they are: change one, record again.
 from __future__ import annotations
 
 import enum
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pedrollm.images import image_from_bytes
 from pedrollm.types import InferenceRequest, Message, ToolCall, ToolDefinition
 
 WEATHER_TOOL = ToolDefinition(
@@ -148,3 +151,26 @@ def structured() -> InferenceRequest:
     characters between tokens) before it closes the object.
     """
     return greedy(user_prompt="Describe water at room temperature as JSON.", max_tokens=400)
+def red_square_png(size: int = 32) -> bytes:
+    """A PNG of one red square, made here: large enough for a vision model's preprocessing."""
+    def part(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (b"\x89PNG\r\n\x1a\n" + part(b"IHDR", header) + part(b"IDAT", zlib.compress(rows))
+            + part(b"IEND", b""))
+
+
+def image_question() -> InferenceRequest:
+    """A question about an image sent with it."""
+    return greedy(messages=[Message.user("What colour is this image? Answer in one word.",
+                                         [image_from_bytes(red_square_png())])],
+                  max_tokens=16)
+
+
+def thinking(think: bool = True) -> InferenceRequest:
+    """A question asked with thinking turned on (or off)."""
+    return greedy(user_prompt="What is 17 + 25? Answer with the number.", think=think,
+                  max_tokens=256)

@@ -28,6 +28,7 @@ from pedrollm.errors import (
     AuthenticationError,
     BadRequest,
     ContextOverflow,
+    MediaNotSupported,
     NotFound,
     PedroLLMError,
     StructuredOutputError,
@@ -434,3 +435,42 @@ def test_c23_structured_output(backend: Backend) -> None:
         assert isinstance(value.state, reqs.WaterState)
         assert value.temperature in ("cold", "warm", "hot")
         assert isinstance(value.reason, reqs.Reason) and isinstance(value.reason.everyday, bool)
+@clause("C26", "an image in a user message gets a text reply, or is refused as unsupported "
+               "with the server's reason")
+def test_c26_images(backend: Backend) -> None:
+    req = reqs.image_question()
+    try:
+        resp = backend.infer(req)
+    except MediaNotSupported as exc:
+        # The stream is refused the same way before any data arrives.
+        with pytest.raises(MediaNotSupported):
+            collect(backend.stream(req))
+        unsupported(exc.message)
+    assert resp.finish_reason in ("stop", "length")
+    if not resp.text.strip():
+        inconclusive("the model answered the image with no text")
+
+
+def _no_think_tags(resp: InferenceResponse, how: str) -> None:
+    assert "<think>" not in resp.text and "</think>" not in resp.text, \
+        f"{how}: the thinking was left in the text: {resp.text[:120]!r}"
+
+
+@clause("C27", "thinking is turned on or off per request, and the reply keeps the reasoning "
+               "apart from the text")
+def test_c27_reasoning_control(backend: Backend) -> None:
+    off = call_or_unsupported(backend.infer, reqs.thinking(False))
+    assert off.finish_reason in ("stop", "length")
+    _no_think_tags(off, "thinking off")
+    req = reqs.thinking(True)
+    # A server that refuses thinking to a model without it (Ollama) makes it unsupported.
+    resp = call_or_unsupported(backend.infer, req)
+    deltas, streamed = collect(backend.stream(req))
+    for got, how in ((resp, "infer"), (streamed, "stream")):
+        assert got.finish_reason in ("stop", "length")
+        _no_think_tags(got, how)
+    assert "".join(d.reasoning for d in deltas) == (streamed.reasoning or "")
+    assert "".join(d.content for d in deltas) == streamed.text
+    if not resp.reasoning:
+        inconclusive("the model gave no reasoning with thinking on (it does not think)")
+    assert streamed.reasoning, "infer kept reasoning apart but the stream gave none"

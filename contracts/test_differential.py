@@ -93,6 +93,13 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "add_generation_prompt": st.booleans(),
     "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}),
     "cache_prompt": st.booleans() | JSON,
+    # Thinking control, read per request (server-common.cpp, server-schema.cpp).
+    "reasoning_format": st.sampled_from(["none", "auto", "deepseek", "deepseek-legacy",
+                                         "bogus"]) | JSON,
+    "chat_template_kwargs": st.fixed_dictionaries(
+        {}, optional={"enable_thinking": st.booleans() | TEXT | JSON}) | JSON,
+    "reasoning_effort": st.sampled_from(["low", "medium", "high", "none"]) | JSON,
+    "reasoning_budget_tokens": st.integers(-1, 8) | JSON,
 }
 BODY_FIELDS = st.dictionaries(st.sampled_from(sorted(FIELD_VALUES)), st.none(), max_size=4)
 

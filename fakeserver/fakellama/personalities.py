@@ -407,6 +407,13 @@ class Ollama(_NotLlamaServer):
         """None: Ollama keeps the end of an over-long prompt and answers, it refuses nothing."""
         return None
 
+    def validate(self, endpoint: str, body: Any) -> Refusal | None:
+        """Also refuse thinking: the fake's model lacks the ``thinking`` capability."""
+        refusal = super().validate(endpoint, body)
+        if refusal is None and endpoint == "chat":
+            refusal = _ollama_thinking_refusal(body)
+        return refusal
+
     def adapt_body(self, body: Any) -> Any:
         """Rename reasoning_content to reasoning, drop timings and tool-call indexes."""
         body = _strip_llama_extras(body)
@@ -471,6 +478,23 @@ def _ollama_message_quirks(body: Any) -> Any:
     if "choices" in body:
         body["choices"] = choices
     return body
+
+
+def _ollama_thinking_refusal(body: dict[str, Any]) -> Refusal | None:
+    """Ollama's 400 for thinking asked of a model without the capability (server/routes.go).
+
+    Its OpenAI layer turns ``reasoning_effort`` (or ``reasoning.effort``) into ``think``;
+    any value but "none" asks for thinking.
+    """
+    effort = body.get("reasoning_effort")
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+        effort = reasoning["effort"]
+    if not isinstance(effort, str) or effort in ("", "none"):
+        return None
+    model = body.get("model") if isinstance(body.get("model"), str) else ""
+    return Refusal(400, f"{json.dumps(model, ensure_ascii=False)} does not support thinking",
+                   "invalid_request_error")
 
 
 def _ollama_tags(info: ModelInfo, body: Any) -> Reply:

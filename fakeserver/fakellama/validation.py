@@ -49,6 +49,7 @@ _SCHEMA_FIELDS: tuple[tuple[tuple[str, ...], str, tuple[int, int] | None], ...] 
     (("min_keep",), "int", (0, INT32_MAX)), (("backend_sampling",), "bool", None),
     (("post_sampling_probs",), "bool", None), (("dry_sequence_breakers",), "breakers", None),
     (("json_schema",), "schema", None), (("grammar_lazy",), "bool", None),
+    (("reasoning_budget_tokens",), "int", None),
     (("ignore_eos",), "bool", None), (("stop",), "stop", None),
 )
 _FIELD_NAMES = frozenset(name for names, _, _ in _SCHEMA_FIELDS for name in names)
@@ -298,9 +299,15 @@ def check_chat(body: Any, generating: bool = True) -> Refusal | None:
         continuing, add_generation_prompt = True, False
     if continuing and add_generation_prompt is True:
         return _bad("Cannot set both add_generation_prompt and continue_final_message to true.")
+    if (refusal := _reasoning_format_refusal(body)) is not None:
+        return refusal
     if isinstance(tools, list) and tools and body.get("tool_choice") != "none" \
             and "grammar" in body:
         return _bad("Cannot use custom grammar constraints with tools.")
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict) and isinstance(kwargs.get("enable_thinking"), str):
+        # Each template argument is kept as its JSON text; a quoted one is a string.
+        return _bad('invalid type for "enable_thinking" (expected boolean, got string)')
     if schema is not None and (problem := schema_error(schema)) is not None:
         return _bad("Unable to generate parser for this template. Automatic parser generation "
                     f"failed: {problem}")
@@ -310,6 +317,22 @@ def check_chat(body: Any, generating: bool = True) -> Refusal | None:
     if body.get("logprobs") is not True and body.get("top_logprobs") is not None:
         return _bad("top_logprobs requires logprobs to be set to true")
     return _field_types(body, read_schema=False) if generating else None
+
+
+REASONING_FORMATS = ("none", "auto", "deepseek", "deepseek-legacy")
+
+
+def _reasoning_format_refusal(body: dict[str, Any]) -> Refusal | None:
+    """common_reasoning_format_from_name's complaint about a request's reasoning_format."""
+    if "reasoning_format" not in body:
+        return None
+    value = body["reasoning_format"]
+    if not isinstance(value, str):
+        # get<std::string>() throws a json type_error, which the server answers with a 400.
+        return _bad(_type_error("string", value))
+    if value not in REASONING_FORMATS:
+        return _server(f"Unknown reasoning format: {value}")
+    return None
 
 
 def _dump(value: Any) -> str:

@@ -16,6 +16,7 @@ from .errors import (
     DeadlineExceeded,
     HTTPError,
     InvalidResponse,
+    MediaNotSupported,
     ModelLoading,
     NoServerAvailable,
     NotFound,
@@ -27,14 +28,17 @@ from .errors import (
     ServerError,
     StreamInterrupted,
     StructuredOutputError,
+    ThinkingNotSupported,
     Timeout,
     ToolsNotEnabled,
     UnsupportedFeature,
 )
 from .factory import new_backend
+from .images import image
 from .structured import StructuredStream, json_schema_for
 from .tokens import TokenCount
 from .types import (
+    Image,
     InferenceRequest,
     InferenceResponse,
     InvalidToolCall,
@@ -62,10 +66,12 @@ __all__ = [
     "DeadlineExceeded",
     "HTTPError",
     "Health",
+    "Image",
     "InferenceRequest",
     "InferenceResponse",
     "InvalidResponse",
     "InvalidToolCall",
+    "MediaNotSupported",
     "Message",
     "ModelInfo",
     "ModelLoading",
@@ -82,6 +88,7 @@ __all__ = [
     "StreamInterrupted",
     "StructuredOutputError",
     "StructuredStream",
+    "ThinkingNotSupported",
     "Timeout",
     "TokenCount",
     "ToolCall",
@@ -90,6 +97,7 @@ __all__ = [
     "UnsupportedFeature",
     "Usage",
     "__version__",
+    "image",
     "json_schema_for",
     "new_backend",
 ]

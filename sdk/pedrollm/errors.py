@@ -193,6 +193,30 @@ class ModelLoading(ServerError):
     """HTTP 503: the server is up but still loading its model."""
 
 
+class MediaNotSupported(ServerError, UnsupportedFeature):
+    """The server was sent an image (or audio, video) but its model takes no such input.
+
+    llama-server answers 500 "image input is not supported - hint: ... provide the mmproj"
+    when started without a multimodal projector; the message keeps its words and adds
+    how to start it with one.
+    """
+
+
+class ThinkingNotSupported(BadRequest, UnsupportedFeature):
+    """Thinking was turned on (``think``) for a model that does not think.
+
+    Ollama refuses it with 400 '"<model>" does not support thinking'; llama-server and
+    vLLM let the chat template ignore it instead.
+    """
+
+
+#: What llama-server adds to its refusal of media when no projector is loaded.
+_MEDIA_REFUSAL = "input is not supported - hint: if this is unexpected, you may need to " \
+                 "provide the mmproj"
+MMPROJ_HINT = ("start llama-server with --mmproj <projector.gguf> for its model (or with "
+               "-hf <repo> of a vision model, which fetches the projector too)")
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Return a Retry-After header's delay in seconds (numbers only), or None."""
     if not value:
@@ -356,6 +380,10 @@ def error_from_response(
     # llama-server without --jinja answers 500 "tools param requires --jinja flag".
     if status in (400, 422, 500) and any(hint in message for hint in _TOOLS_DISABLED_HINTS):
         return ToolsNotEnabled(message, **common)
+    if status == 500 and _MEDIA_REFUSAL in message:
+        return MediaNotSupported(f"{message}; {MMPROJ_HINT}", **common)
+    if status == 400 and message.endswith("does not support thinking"):
+        return ThinkingNotSupported(message, **common)
     if status in (400, 422):
         return BadRequest(message, **common)
     if status in (401, 403):

@@ -26,6 +26,8 @@ def message_to_openai(msg: Message) -> dict[str, Any]:
             }
             for call in msg.tool_calls
         ]
+    elif msg.images:
+        out["content"] = content_parts(msg)
     else:
         out["content"] = msg.content if msg.content is not None else ""
     if msg.tool_call_id is not None:
@@ -33,6 +35,29 @@ def message_to_openai(msg: Message) -> dict[str, Any]:
     if msg.name is not None:
         out["name"] = msg.name
     return out
+
+
+def content_parts(msg: Message) -> list[dict[str, Any]]:
+    """A message's text and images as OpenAI content parts: the text first, then each image."""
+    parts: list[dict[str, Any]] = []
+    if msg.content:
+        parts.append({"type": "text", "text": msg.content})
+    parts.extend({"type": "image_url", "image_url": {"url": image.url}} for image in msg.images)
+    return parts
+
+
+def think_options(req: InferenceRequest) -> dict[str, Any]:
+    """The thinking control as llama-server and vLLM take it (None: nothing is sent).
+
+    On/off is the chat template's ``enable_thinking`` (Qwen3, DeepSeek and other
+    templates read it); a level is ``reasoning_effort`` (gpt-oss reads it), with
+    thinking turned on, since asking for an effort means asking for thinking.
+    """
+    if req.think is None:
+        return {}
+    if isinstance(req.think, bool):
+        return {"chat_template_kwargs": {"enable_thinking": req.think}}
+    return {"reasoning_effort": req.think, "chat_template_kwargs": {"enable_thinking": True}}
 
 
 def standard_options(req: InferenceRequest) -> dict[str, Any]:
@@ -83,5 +108,10 @@ def chat_body(req: InferenceRequest, options: dict[str, Any], *, model: str | No
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    body.update(req.extra)
+    extra = dict(req.extra)
+    ours, theirs = body.get("chat_template_kwargs"), extra.get("chat_template_kwargs")
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        # Template arguments from both think and extra reach the template; extra's win.
+        extra["chat_template_kwargs"] = {**ours, **theirs}
+    body.update(extra)
     return body

@@ -240,3 +240,78 @@ class StreamAccumulator:
             timings=self.timings,
             model=self.model,
         )
+
+
+_OPEN, _CLOSE = "<think>", "</think>"
+
+
+class ThinkSplitter:
+    """Moves a leading ``<think>…</think>`` block of streamed text into reasoning deltas.
+
+    A server that leaves the thinking in the text (llama-server with
+    ``reasoning_format: none``, vLLM without a reasoning parser) would otherwise stream
+    it as content while :func:`pedrollm.reply.split_think` moves it out of the final
+    response; with this the deltas add up to that response's text and reasoning. Text
+    that could still become a tag is held back until the next chunk decides.
+    """
+
+    def __init__(self) -> None:
+        self.state = "start"  # start -> think -> after -> text, or start -> text
+        self.held = ""
+        self.space = ""  # reasoning's trailing whitespace, sent only if more follows
+        self.started = False
+
+    def feed(self, chunk: str) -> list[StreamDelta]:
+        """Add streamed text; return the deltas it settles."""
+        if self.state == "start":
+            self.held += chunk
+            head = self.held.lstrip()
+            if head.startswith(_OPEN):
+                self.state, self.held = "think", ""
+                return self._think(head[len(_OPEN):])
+            if _OPEN.startswith(head):
+                return []  # empty, blank or a partial "<think>" so far
+            self.state, text, self.held = "text", self.held, ""
+            return [StreamDelta(content=text)]
+        if self.state == "think":
+            return self._think(chunk)
+        if self.state == "after":
+            chunk = chunk.lstrip()  # split_think drops the space after </think>
+            if not chunk:
+                return []
+            self.state = "text"
+        return [StreamDelta(content=chunk)]
+
+    def flush(self) -> list[StreamDelta]:
+        """End the text; return what was held back."""
+        held, self.held = self.held, ""
+        if self.state == "start":
+            return [StreamDelta(content=held)] if held else []
+        if self.state == "think":
+            return self._reason(held, final=True)
+        return []
+
+    def _think(self, text: str) -> list[StreamDelta]:
+        """Text inside the block: reasoning up to ``</think>``, then the rest as text."""
+        buf, self.held = self.held + text, ""
+        end = buf.find(_CLOSE)
+        if end >= 0:
+            out = self._reason(buf[:end], final=True)
+            self.state = "after"
+            return out + self.feed(buf[end + len(_CLOSE):])
+        keep = next((n for n in range(min(len(buf), len(_CLOSE) - 1), 0, -1)
+                     if _CLOSE.startswith(buf[-n:])), 0)
+        if keep:
+            buf, self.held = buf[:-keep], buf[-keep:]
+        return self._reason(buf, final=False)
+
+    def _reason(self, piece: str, *, final: bool) -> list[StreamDelta]:
+        """A reasoning delta, trimmed as split_think trims the whole reasoning."""
+        piece, self.space = self.space + piece, ""
+        if not self.started:
+            piece = piece.lstrip()
+            self.started = bool(piece)
+        trimmed = piece.rstrip()
+        if not final:
+            self.space = piece[len(trimmed):]
+        return [StreamDelta(reasoning=trimmed)] if trimmed else []

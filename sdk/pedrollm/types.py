@@ -13,6 +13,9 @@ from dataclasses_json import DataClassJsonMixin
 
 Role = Literal["system", "user", "assistant", "tool"]
 NextAction = Literal["CONTINUE", "COMPLETE"]
+#: How hard a thinking model should think (see ``InferenceRequest.think``).
+ThinkLevel = Literal["low", "medium", "high"]
+THINK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 
 @dataclass
@@ -57,14 +60,35 @@ class InvalidToolCall(DataClassJsonMixin):
 
 
 @dataclass
+class Image(DataClassJsonMixin):
+    """An image in a user message: an http(s) URL, or a ``data:image/...;base64,`` URL.
+
+    Build one with :func:`pedrollm.image` (a path, bytes or a URL), which checks it.
+    """
+
+    url: str
+
+    @property
+    def mime_type(self) -> str | None:
+        """The type a ``data:`` URL declares (``image/png``...); None for an http(s) URL."""
+        if self.url.startswith("data:"):
+            return self.url[len("data:"):].split(";", 1)[0] or None
+        return None
+
+
+@dataclass
 class Message(DataClassJsonMixin):
-    """One chat message: system, user, assistant (maybe with tool calls) or a tool result."""
+    """One chat message: system, user, assistant (maybe with tool calls) or a tool result.
+
+    A user message may carry ``images`` beside its text; they are sent after the text.
+    """
 
     role: Role
     content: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
+    images: list[Image] = field(default_factory=list)
 
     @classmethod
     def system(cls, content: str) -> Message:
@@ -72,9 +96,9 @@ class Message(DataClassJsonMixin):
         return cls(role="system", content=content)
 
     @classmethod
-    def user(cls, content: str) -> Message:
-        """Build a user message."""
-        return cls(role="user", content=content)
+    def user(cls, content: str, images: list[Image] | None = None) -> Message:
+        """Build a user message, optionally with images (see :func:`pedrollm.image`)."""
+        return cls(role="user", content=content, images=list(images or []))
 
     @classmethod
     def assistant(cls, content: str | None, tool_calls: list[ToolCall] | None = None) -> Message:
@@ -118,6 +142,11 @@ class InferenceRequest(DataClassJsonMixin):
     #: Seconds the whole request may take, retries and a stream's last token included
     #: (None: the backend's ``deadline`` setting, which is off by default).
     deadline: float | None = None
+    #: Thinking control for reasoning models: True or False turns thinking on or off,
+    #: "low"/"medium"/"high" sets its effort (and turns it on); None leaves the server's
+    #: default. Each backend maps it to its server's fields (docs/backends-comparison.md);
+    #: the thinking comes back in ``InferenceResponse.reasoning``, apart from the text.
+    think: bool | ThinkLevel | None = None
 
     def all_messages(self) -> list[Message]:
         """Return the conversation to send: system prompt, messages, then user prompt."""

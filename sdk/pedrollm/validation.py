@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from .errors import RequestValidationError
-from .types import InferenceRequest, ToolDefinition
+from .images import check_image_url
+from .types import THINK_LEVELS, Image, InferenceRequest, Message, ToolDefinition
 
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ROLES = ("system", "user", "assistant", "tool")
@@ -93,6 +94,8 @@ def validate_request(req: InferenceRequest) -> None:
             raise RequestValidationError(
                 f"messages[{i}].content", f"must be a string, got {type(msg.content).__name__}"
             )
+        if msg.images:
+            _check_images(msg, f"messages[{i}]")
     _check_number("temperature", req.temperature, low=0.0)
     _check_int("max_tokens", req.max_tokens, low=1)
     _check_number("top_p", req.top_p, low=0.0, high=1.0)
@@ -142,6 +145,27 @@ def validate_request(req: InferenceRequest) -> None:
         _check_json(f"extra.{key}", value)
     if req.deadline is not None:
         _check_number("deadline", req.deadline, low=0.0, low_open=True)
+    if req.think is not None and not isinstance(req.think, bool) \
+            and req.think not in THINK_LEVELS:
+        raise RequestValidationError(
+            "think", f"must be True, False, None or one of {', '.join(THINK_LEVELS)}, "
+                     f"got {req.think!r}")
+
+
+def _check_images(msg: Message, field: str) -> None:
+    """Images go in user messages only (OpenAI's API takes them nowhere else), as Images."""
+    if msg.role != "user":
+        raise RequestValidationError(
+            f"{field}.images", f"only user messages may carry images, not {msg.role!r} ones")
+    if not isinstance(msg.images, list):
+        raise RequestValidationError(
+            f"{field}.images", f"must be a list of Image, got {type(msg.images).__name__}")
+    for j, item in enumerate(msg.images):
+        if not isinstance(item, Image):
+            raise RequestValidationError(
+                f"{field}.images[{j}]", f"must be an Image (build one with pedrollm.image()), "
+                                        f"got {type(item).__name__}")
+        check_image_url(item.url, f"{field}.images[{j}].url")
 
 
 def _check_json(field: str, value: Any, depth: int = 0) -> None:

@@ -26,6 +26,9 @@ class LMStudioBackend(OpenAIBackend):
     unsupported = {
         "grammar": "LM Studio has no GBNF grammars; use json_schema",
         "n_probs": "LM Studio's OpenAI API returns no token probabilities",
+        "think": "LM Studio documents per-request thinking control only on /v1/responses and "
+                 "its native /api/v1/chat, not on /v1/chat/completions; set thinking in the "
+                 "model's settings in LM Studio, or send a field yourself through `extra`",
     }
 
     def request_options(self, req: InferenceRequest) -> dict[str, Any]:

@@ -50,6 +50,19 @@ class OllamaBackend(OpenAIBackend):
         """Only the standard OpenAI sampling fields."""
         return standard_options(req)
 
+    def think_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """``reasoning_effort``, which Ollama's OpenAI API turns into its ``think`` setting.
+
+        That API has no plain "on": False is "none", a level is itself, and True is
+        "medium", which turns thinking on for any thinking model (and is gpt-oss's default
+        effort). Chat templates' ``enable_thinking`` is not read by Ollama.
+        """
+        if req.think is None:
+            return {}
+        if isinstance(req.think, bool):
+            return {"reasoning_effort": "medium" if req.think else "none"}
+        return {"reasoning_effort": req.think}
+
     def show(self) -> Mapping[str, Any]:
         """Return ``/api/show`` for the configured model (fetched once)."""
         if self._show is None:

@@ -44,8 +44,8 @@ from ..reply import (
     build_response,
     raw_reply_from_completion,
 )
-from ..request_body import chat_body, llama_options, standard_options
-from ..streaming import StreamAccumulator, StreamError
+from ..request_body import chat_body, llama_options, standard_options, think_options
+from ..streaming import StreamAccumulator, StreamError, ThinkSplitter
 from ..tokens import TokenCount, estimate_request_tokens
 from ..toolprompt import with_tools_in_prompt
 from ..types import (
@@ -215,6 +215,11 @@ class OpenAIBackend(Backend):
         """
         return {**standard_options(req), **llama_options(req)}
 
+    def think_options(self, req: InferenceRequest) -> dict[str, Any]:
+        """The body fields for ``req.think``: ``chat_template_kwargs.enable_thinking`` for
+        on/off, ``reasoning_effort`` for a level; override for a server's own names."""
+        return think_options(req)
+
     def check_request(self, req: InferenceRequest) -> None:
         """Refuse what this server cannot do, saying why, before anything is sent."""
         for field_name, why in self.unsupported.items():
@@ -314,7 +319,8 @@ class OpenAIBackend(Backend):
 
     def _body(self, out: InferenceRequest, mode: ToolMode, *, stream: bool) -> dict[str, Any]:
         """The chat body for a prepared request."""
-        return chat_body(out, self.request_options(out), model=self.model, stream=stream,
+        options = {**self.request_options(out), **self.think_options(out)}
+        return chat_body(out, options, model=self.model, stream=stream,
                          native_tools=mode == "native")
 
     def infer(self, req: InferenceRequest) -> InferenceResponse:
@@ -363,6 +369,9 @@ class OpenAIBackend(Backend):
         # With tools offered, content runs through the model format's incremental
         # parser, so tool-call markup arrives as tool-call deltas, not as text.
         parser = self._stream_parser(list(tools), mode) if tools else None
+        # Without tools, a think block left in the text is split off as the final
+        # response splits it, so the deltas add up to that response.
+        splitter = ThinkSplitter() if parser is None else None
         try:
             for data in events:
                 deltas = acc.feed_data(data)
@@ -371,6 +380,8 @@ class OpenAIBackend(Backend):
                 for delta in deltas:
                     if parser is not None and delta.content:
                         yield from parser.feed(delta.content)
+                    elif splitter is not None and delta.content and not acc.reasoning:
+                        yield from splitter.feed(delta.content)
                     else:
                         yield delta
         except StreamError as exc:
@@ -391,6 +402,8 @@ class OpenAIBackend(Backend):
         if acc.choices == 0:
             raise InvalidResponse("the stream carried no choices")
         parsed = None
+        if splitter is not None:
+            yield from splitter.flush()
         if parser is not None:
             yield from parser.flush()
             parsed = parser.finish()

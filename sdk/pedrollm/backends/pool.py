@@ -53,6 +53,7 @@ from ..errors import (
     ConnectionFailed,
     DeadlineExceeded,
     EndpointState,
+    MediaNotSupported,
     ModelLoading,
     NoServerAvailable,
     PedroLLMError,
@@ -116,6 +117,10 @@ def fails_over(exc: PedroLLMError) -> bool:
     (any other 4xx) and never the caller's own deadline.
     """
     if isinstance(exc, DeadlineExceeded):
+        return False
+    if isinstance(exc, MediaNotSupported):
+        # A 500 for what the model cannot take, not a failing server: the caller hears
+        # why (and about --mmproj) instead of every server being marked down in turn.
         return False
     return isinstance(exc, ConnectionFailed | Timeout | ServerError | RateLimited
                       | StreamInterrupted)

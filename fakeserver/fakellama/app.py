@@ -402,6 +402,15 @@ class FakeLlamaApp:
                 match.fixture.metadata.get("personality", "llamacpp") == persona.name:
             outcome = self._replay(match.fixture, match.level, body, False, faults)
             outcome.body = body
+            reply = outcome.reply
+            asked = body.get("model") if isinstance(body, dict) else None
+            if reply is not None and reply.status == 200 and reply.body.startswith(b'{"model":'):
+                # llama-server echoes the request's model, else names its own (--alias).
+                named = asked if asked is not None else self.info.name
+                model_field = f'"model":{json.dumps(named, ensure_ascii=False)}'
+                outcome.reply = Reply(reply.status, _RECORDED_MODEL.sub(
+                    lambda _: model_field, reply.body.decode("utf-8"), count=1).encode("utf-8"),
+                    reply.headers)
             return outcome
         model = body.get("model") if isinstance(body, dict) else None
         name = model if isinstance(model, str) and model else self.info.name
@@ -574,8 +583,16 @@ class FakeLlamaApp:
             outcome.reply = Reply(fixture.status, dumps(value).encode(), headers)
 
     def _patch(self, body: Any) -> Any:
-        """Make recorded context sizes agree with an explicitly configured --ctx-size."""
-        if not self._explicit_ctx or not isinstance(body, dict):
+        """Make recorded context sizes agree with an explicitly configured --ctx-size.
+
+        With embeddings on, a recorded model listing's ``n_embd`` becomes the width of the
+        vectors this server sends (the embeddings fixtures come from another model).
+        """
+        if not isinstance(body, dict):
+            return body
+        if self.info.embeddings:
+            body = _replace_key(body, "n_embd", self.info.n_embd)
+        if not self._explicit_ctx:
             return body
         return _replace_key(body, "n_ctx", self.info.ctx_size)
 

@@ -144,9 +144,11 @@ class FakeLlamaApp:
             raise ValueError(f"ubatch_size must be a positive integer, not {ubatch_size!r}")
         self.info.embeddings = bool(embeddings)
         self.info.ubatch_size = ubatch_size
-        self.info.n_embd = fake_embeddings.recorded_width(
-            [*self.store.candidates(fake_embeddings.OAI),
-             *self.store.candidates(fake_embeddings.LLAMA_NATIVE)]) or self.info.n_embd
+        recorded_embeddings = [*self.store.candidates(fake_embeddings.OAI),
+                               *self.store.candidates(fake_embeddings.LLAMA_NATIVE)]
+        self.info.n_embd = fake_embeddings.recorded_width(recorded_embeddings) \
+            or self.info.n_embd
+        self._recorded_vectors = fake_embeddings.recorded_vectors(recorded_embeddings)
         build = self._recorded("build_info")
         if isinstance(build, str):
             self.info.build_info = build
@@ -179,7 +181,9 @@ class FakeLlamaApp:
 
     def add_fixtures(self, fixtures: Iterable[Fixture], replace: bool = False) -> None:
         """Add fixtures to the running app."""
+        fixtures = list(fixtures)
         self.store.add(fixtures, replace=replace)
+        self._recorded_vectors.update(fake_embeddings.recorded_vectors(fixtures))
 
     def set_faults(self, faults: str | Faults) -> None:
         """Set the faults every request gets ("" clears them); loading=N starts now."""
@@ -423,7 +427,7 @@ class FakeLlamaApp:
                     return _Outcome(reply=persona.error(read.status, read.message,
                                                         read.error_type),
                                     faults=faults, body=body, level=VALIDATION)
-                value = fake_embeddings.llama_reply(read, n_embd, name)
+                value = fake_embeddings.llama_reply(read, n_embd, name, self._recorded_vectors)
             else:
                 texts = fake_embeddings.read_plain(
                     body, empty_ok=endpoint == fake_embeddings.OLLAMA_NATIVE)

@@ -174,9 +174,18 @@ def _normalized(values: list[float], kind: int) -> list[float]:
     return [v * scale for v in values]
 
 
-def llama_reply(inputs: Inputs, n_embd: int, model: str) -> Any:
-    """llama-server's reply for read inputs: OpenAI's list, or its own ``[{index, embedding}]``."""
-    vectors = [vector(k, n_embd, inputs.normalize) for k in inputs.keys]
+def llama_reply(inputs: Inputs, n_embd: int, model: str,
+                recorded: dict[str, Recorded] | None = None) -> Any:
+    """llama-server's reply for read inputs: OpenAI's list, or its own ``[{index, embedding}]``.
+
+    A text ``recorded`` holds gets its recorded vector and token count (when the request
+    asks for the default normalisation), any other a synthesized one.
+    """
+    known = recorded if recorded and inputs.normalize == DEFAULT_NORMALIZE else {}
+    vectors = [known[k].vector if k in known else vector(k, n_embd, inputs.normalize)
+               for k in inputs.keys]
+    counts = [known[k].n_tokens if k in known and known[k].n_tokens is not None else n
+              for k, n in zip(inputs.keys, inputs.n_tokens, strict=True)]
     if not inputs.oai:
         return [{"index": i, "embedding": [v]} for i, v in enumerate(vectors)]
     data = []
@@ -187,7 +196,7 @@ def llama_reply(inputs: Inputs, n_embd: int, model: str) -> Any:
                          "encoding_format": "base64"})
         else:
             data.append({"embedding": v, "index": i, "object": "embedding"})
-    n_tokens = sum(inputs.n_tokens)
+    n_tokens = sum(c or 0 for c in counts)
     return {"model": model, "object": "list",
             "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}, "data": data}
 
@@ -215,6 +224,55 @@ def ollama_embed_reply(texts: list[str], n_embd: int, model: str) -> Any:
             "prompt_eval_count": sum(len(tokenize(t)) for t in texts)}
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a recording says about one text: its vector (llama-server's default
+    normalisation) and, when it was embedded alone, its token count."""
+
+    vector: list[float]
+    n_tokens: int | None
+
+
+def recorded_vectors(fixtures: Any) -> dict[str, Recorded]:
+    """Every text a successful embeddings fixture recorded, with its vector.
+
+    A real server gives a text the same vector alone or in a batch, so a request that
+    mixes recorded texts with new ones gets the recorded vectors for the former.
+    Recordings that asked for another normalisation, or base64, are left out.
+    """
+    found: dict[str, Recorded] = {}
+    for fixture in fixtures:
+        body, reply = fixture.body, fixture.response_body
+        if fixture.status != 200 or not isinstance(body, dict) or \
+                body.get("embd_normalize", DEFAULT_NORMALIZE) != DEFAULT_NORMALIZE or \
+                body.get("encoding_format", "float") != "float":
+            continue
+        prompt = body.get("input", body.get("content"))
+        texts = [prompt] if isinstance(prompt, str) else prompt
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            continue
+        vectors: list[Any] = []
+        if isinstance(reply, dict) and isinstance(reply.get("data"), list):
+            vectors = [d.get("embedding") for d in sorted(
+                reply["data"], key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+                if isinstance(d, dict)]
+            usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
+            total = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        elif isinstance(reply, list):
+            vectors = [r.get("embedding", [None])[0] if isinstance(r, dict) else None
+                       for r in reply]
+            total = None
+        if len(vectors) != len(texts):
+            continue
+        for text, value in zip(texts, vectors, strict=True):
+            if isinstance(value, list) and value:
+                known = found.get(text)
+                tokens = total if len(texts) == 1 and _is_int(total) else None
+                found[text] = Recorded(value, tokens if tokens is not None else
+                                       (known.n_tokens if known else None))
+    return found
+
+
 def recorded_width(fixtures: Any) -> int | None:
     """The width of the first successful embedding a fixture recorded, if any."""
     for fixture in fixtures:
@@ -233,6 +291,7 @@ def recorded_width(fixtures: Any) -> int | None:
     return None
 
 
-__all__ = ["DEFAULT_UBATCH", "ENDPOINTS", "CannotSynthesize", "Inputs", "llama_reply",
+__all__ = ["DEFAULT_UBATCH", "ENDPOINTS", "CannotSynthesize", "Inputs", "Recorded",
+           "llama_reply", "recorded_vectors",
            "ollama_embed_reply", "openai_reply", "read_llama", "read_plain", "recorded_width",
            "vector"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
 
@@ -338,3 +339,32 @@ def test_c19_malformed_json_body(target: Target) -> None:
         retry=False, check=False)
     assert resp.status_code in (400, 422), resp.text[:200]
     assert isinstance(json.loads(resp.text), dict)
+
+
+EMBED_TEXTS = ["The quick brown fox jumps over the lazy dog.", "hello",
+               "Embeddings map text to vectors."]
+
+
+@clause("C20", "embeddings: one finite vector per input, all of one width, unit length with "
+               "normalize; a server without them says why")
+def test_c20_embeddings(target: Target, backend: Backend) -> None:
+    try:
+        vectors = backend.embed(EMBED_TEXTS)
+        server = backend
+    except UnsupportedFeature as exc:
+        reason = str(exc)
+        if target.backend_type == "llamacpp":
+            assert "--embeddings" in reason, reason  # the refusal names the flag it needs
+        if target.embeddings_server is None:
+            unsupported(reason)
+        server = target.backend(server_url=target.embeddings_server())
+        vectors = server.embed(EMBED_TEXTS)
+    with server:
+        assert len(vectors) == len(EMBED_TEXTS)
+        widths = {len(v) for v in vectors}
+        assert len(widths) == 1 and widths.pop() > 0, f"widths {sorted({len(v) for v in vectors})}"
+        assert all(isinstance(x, float) and math.isfinite(x) for v in vectors for x in v)
+        unit = server.embed(EMBED_TEXTS, normalize=True)
+        for vector in unit:
+            assert abs(math.sqrt(math.fsum(x * x for x in vector)) - 1.0) < 1e-6
+        assert server.embed([]) == []

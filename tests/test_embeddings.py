@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from fakellama.fixtures import Fixture, bundled_dir, load_dir
 from fakellama.server import FakeServer
+from pedrollm import new_backend
 from pedrollm.backends import LlamaCppBackend, LMStudioBackend, OllamaBackend, VLLMBackend
 from pedrollm.backends.openai import OpenAIBackend
-from pedrollm.errors import InputTooLarge, InvalidResponse, UnsupportedFeature
+from pedrollm.errors import (
+    InputTooLarge,
+    InvalidResponse,
+    UnsupportedFeature,
+    error_from_response,
+)
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "hello",
          "Embeddings map text to vectors."]
@@ -161,14 +169,41 @@ def test_a_text_longer_than_the_batch_is_located_in_a_later_batch() -> None:
     assert info.value.index == 3
 
 
+def _recorded_error(name: str) -> Fixture:
+    """One of llama-server's recorded embeddings refusals."""
+    found = {f.name: f for f in load_dir(bundled_dir("llamacpp_errors") / "embeddings")}
+    return found[name]
+
+
 def test_pooling_none_is_reported_as_unsupported_naming_pooling(httpserver: HTTPServer) -> None:
-    # The body llama-server sends (recorded: error-embeddings-pooling-none).
-    httpserver.expect_request("/v1/embeddings").respond_with_json({"error": {
-        "code": 400, "message": "Pooling type 'none' is not OAI compatible. Please use a "
-        "different pooling type", "type": "invalid_request_error"}}, status=400)
+    recorded = _recorded_error("error-embeddings-pooling-none")
+    httpserver.expect_request("/v1/embeddings").respond_with_json(recorded.response_body,
+                                                                  status=recorded.status)
     with LlamaCppBackend(httpserver.url_for("/"), max_retries=0) as backend, \
             pytest.raises(UnsupportedFeature, match="--pooling mean"):
         backend.embed(["hello"])
+
+
+def test_llama_servers_recorded_batch_error_maps_to_input_too_large() -> None:
+    recorded = _recorded_error("error-embeddings-too-large")
+    error = error_from_response(recorded.status, json.dumps(recorded.response_body))
+    assert isinstance(error, InputTooLarge)
+    assert (error.n_tokens, error.batch_size, error.status) == (129, 64, 500)
+
+
+def test_llama_servers_recorded_501_maps_to_unsupported_feature(httpserver: HTTPServer) -> None:
+    recorded = _recorded_error("error-embeddings-not-supported")
+    httpserver.expect_request("/v1/embeddings").respond_with_json(recorded.response_body,
+                                                                  status=recorded.status)
+    with VLLMBackend(httpserver.url_for("/"), max_retries=0) as backend, \
+            pytest.raises(UnsupportedFeature, match="does not serve embeddings: This server"):
+        backend.embed(["hello"])
+
+
+def test_the_pool_says_it_has_no_embeddings(llama_embeddings: FakeServer) -> None:
+    with new_backend({"type": "pool", "servers": [{"server_url": llama_embeddings.url}]}) as pool, \
+            pytest.raises(UnsupportedFeature, match="pool"):
+        pool.embed(["hello"])
 
 
 @pytest.mark.parametrize("reply, problem", [

@@ -416,6 +416,10 @@ class FakeLlamaApp:
                     lambda _: model_field, reply.body.decode("utf-8"), count=1).encode("utf-8"),
                     reply.headers)
             return outcome
+        if self.strict:
+            message = self.store.describe_miss(method, path, endpoint, body, False)
+            return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body, level=MISS)
         model = body.get("model") if isinstance(body, dict) else None
         name = model if isinstance(model, str) and model else self.info.name
         n_embd = self.info.n_embd

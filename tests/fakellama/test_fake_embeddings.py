@@ -184,3 +184,12 @@ def test_the_command_line_takes_embeddings_and_ubatch_size() -> None:
 def test_a_ubatch_size_that_is_not_positive_is_refused() -> None:
     with pytest.raises(ValueError, match="ubatch_size"):
         FakeServer(embeddings=True, ubatch_size=0)
+
+
+def test_strict_mode_answers_only_recorded_embeddings() -> None:
+    with FakeServer(embeddings=True, strict=True) as fake:
+        recorded = requests.post(fake.url + "/v1/embeddings", json={"input": ["hello"]})
+        new = requests.post(fake.url + "/v1/embeddings", json={"input": ["never recorded"]})
+    assert recorded.headers["X-Fakellama-Match"] == "exact"
+    assert (new.status_code, new.headers["X-Fakellama-Match"]) == (400, "none")
+    assert "embeddings-one" in new.json()["error"]["message"]

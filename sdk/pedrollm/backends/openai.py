@@ -423,7 +423,10 @@ class OpenAIBackend(Backend):
         try:
             data = self.client.post_json(self.embeddings_path, body)
         except HTTPError as exc:
-            raise self.embeddings_refused(exc) from exc
+            refused = self.embeddings_refused(exc)
+            if refused is exc:
+                raise
+            raise refused from exc
         return read_openai_vectors(data, len(texts), self.client.shown_url(self.embeddings_path))
 
     def embeddings_refused(self, exc: HTTPError) -> PedroLLMError:

@@ -193,3 +193,13 @@ def test_strict_mode_answers_only_recorded_embeddings() -> None:
     assert recorded.headers["X-Fakellama-Match"] == "exact"
     assert (new.status_code, new.headers["X-Fakellama-Match"]) == (400, "none")
     assert "embeddings-one" in new.json()["error"]["message"]
+
+
+def test_a_recorded_refusal_does_not_answer_a_server_started_with_embeddings() -> None:
+    # The contract suite's recordings hold the 501 of a server without --embeddings.
+    refusal = _errors()["error-embeddings-not-supported"]
+    with FakeServer(embeddings=True) as fake:
+        fake.add_fixture(refusal)
+        reply = requests.post(fake.url + refusal.path, json=refusal.body)
+    assert reply.status_code == 200
+    assert reply.headers["X-Fakellama-Match"] == "exact"  # embeddings-one, the recorded vector

@@ -54,9 +54,11 @@ class LlamaCppBackend(OpenAIBackend):
         """
         where = f"llama-server at {self.client.shown_base_url}"
         if exc.status == 501:
+            # The server's own words name --embeddings; say it where they do not.
+            flag = "" if "--embeddings" in exc.message else "start it with --embeddings; "
             return UnsupportedFeature(
-                f"{where} does not serve embeddings: {exc.message} (start it with "
-                "--embeddings; a chat model also needs --pooling mean)")
+                f"{where} does not serve embeddings: {exc.message} ({flag}a chat model "
+                "also needs --pooling mean)")
         if "Pooling type 'none'" in exc.message:
             return UnsupportedFeature(
                 f"{where} pools no embeddings for its model: {exc.message} (start it with "

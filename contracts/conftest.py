@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -150,6 +150,8 @@ def _fake_target(stack: ExitStack) -> Target:
     locked = stack.enter_context(FakeServer(api_key=AUTH_KEY))
     return Target(name="fakellama", kind="fake", url=fake.url,
                   auth_server=(locked.url, AUTH_KEY),
+                  embeddings_server=_started_once(
+                      lambda: stack.enter_context(FakeServer(embeddings=True)).url),
                   set_loading=lambda seconds: fake.set_faults(f"loading={seconds}"))
 
 
@@ -183,10 +185,28 @@ def _real_target(config: pytest.Config, stack: ExitStack) -> Target:
     record_dir = config.getoption("record")
     if record_dir:
         url, locked_url = _recording(stack, Path(record_dir), url, locked_url)
+    # C24 on a server started as llama-server is for embeddings: --embeddings, and mean
+    # pooling (a chat model's GGUF names no pooling type, which OpenAI's route refuses).
+    embeddings_args = ("--embeddings", "--pooling", "mean")
     return Target(name=_target_name(config)[0], kind="real", url=url,
                   auth_server=(locked_url, AUTH_KEY),
+                  embeddings_server=_started_once(lambda: stack.enter_context(LlamaServer(
+                      binary, model, jinja=True, ctx_size=ctx_size,
+                      extra_args=embeddings_args)).url),
                   start_loading=lambda: loading_llama_server(binary, workdir),
                   fixtures_from_here=not real_model)
+
+
+def _started_once(start: Callable[[], str]) -> Callable[[], str]:
+    """``start`` run on the first call only (a server started when a clause needs it)."""
+    urls: list[str] = []
+
+    def url() -> str:
+        if not urls:
+            urls.append(start())
+        return urls[0]
+
+    return url
 
 
 def _recording(stack: ExitStack, out: Path, url: str, locked_url: str) -> tuple[str, str]:

@@ -52,6 +52,9 @@ class Target:
     # still answers 503.
     start_loading: Callable[[], AbstractContextManager[str]] | None = None
     loading_unavailable: str = "the suite cannot put a running server back into loading"
+    # Where the server has embeddings off (llama-server without --embeddings): starts (once)
+    # or returns a server of the same kind with them on, and yields its URL.
+    embeddings_server: Callable[[], str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     # The fake's bundled fixtures were recorded from this server (llama-server with the
     # scripted model), so the fidelity tests compare the two.

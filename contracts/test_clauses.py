@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
@@ -435,9 +436,9 @@ def test_c23_structured_output(backend: Backend) -> None:
         assert isinstance(value.state, reqs.WaterState)
         assert value.temperature in ("cold", "warm", "hot")
         assert isinstance(value.reason, reqs.Reason) and isinstance(value.reason.everyday, bool)
-@clause("C26", "an image in a user message gets a text reply, or is refused as unsupported "
+@clause("C25", "an image in a user message gets a text reply, or is refused as unsupported "
                "with the server's reason")
-def test_c26_images(backend: Backend) -> None:
+def test_c25_images(backend: Backend) -> None:
     req = reqs.image_question()
     try:
         resp = backend.infer(req)
@@ -456,9 +457,9 @@ def _no_think_tags(resp: InferenceResponse, how: str) -> None:
         f"{how}: the thinking was left in the text: {resp.text[:120]!r}"
 
 
-@clause("C27", "thinking is turned on or off per request, and the reply keeps the reasoning "
+@clause("C26", "thinking is turned on or off per request, and the reply keeps the reasoning "
                "apart from the text")
-def test_c27_reasoning_control(backend: Backend) -> None:
+def test_c26_reasoning_control(backend: Backend) -> None:
     off = call_or_unsupported(backend.infer, reqs.thinking(False))
     assert off.finish_reason in ("stop", "length")
     _no_think_tags(off, "thinking off")
@@ -474,3 +475,30 @@ def test_c27_reasoning_control(backend: Backend) -> None:
     if not resp.reasoning:
         inconclusive("the model gave no reasoning with thinking on (it does not think)")
     assert streamed.reasoning, "infer kept reasoning apart but the stream gave none"
+EMBED_TEXTS = ["The quick brown fox jumps over the lazy dog.", "hello",
+               "Embeddings map text to vectors."]
+
+
+@clause("C24", "embeddings: one finite vector per input, all of one width, unit length with "
+               "normalize; a server without them says why")
+def test_c24_embeddings(target: Target, backend: Backend) -> None:
+    try:
+        vectors = backend.embed(EMBED_TEXTS)
+        server = backend
+    except UnsupportedFeature as exc:
+        reason = str(exc)
+        if target.backend_type == "llamacpp":
+            assert "--embeddings" in reason, reason  # the refusal names the flag it needs
+        if target.embeddings_server is None:
+            unsupported(reason)
+        server = target.backend(server_url=target.embeddings_server())
+        vectors = server.embed(EMBED_TEXTS)
+    with server:
+        assert len(vectors) == len(EMBED_TEXTS)
+        widths = {len(v) for v in vectors}
+        assert len(widths) == 1 and widths.pop() > 0, f"widths {sorted({len(v) for v in vectors})}"
+        assert all(isinstance(x, float) and math.isfinite(x) for v in vectors for x in v)
+        unit = server.embed(EMBED_TEXTS, normalize=True)
+        for vector in unit:
+            assert abs(math.sqrt(math.fsum(x * x for x in vector)) - 1.0) < 1e-6
+        assert server.embed([]) == []

@@ -113,6 +113,13 @@ def test_every_block_has_a_known_language() -> None:
 
 @pytest.mark.parametrize("block", _ids("python"), ids=lambda b: f"{b.page}:{b.line}")
 def test_python_block_runs_against_the_fake(block: Block, fake_llama_server: FakeServer) -> None:
+    if ".embed(" in block.text:
+        # Embeddings need llama-server started with --embeddings: so is this fake.
+        with FakeServer(embeddings=True) as embedding_server:
+            code = URL.sub(embedding_server.url, block.text)
+            exec(compile(code, f"{block.page}:{block.line}", "exec"),
+                 {"__name__": "__doc_block__"})
+        return
     code = URL.sub(fake_llama_server.url, block.text)
     # dont_inherit: a block runs as a reader's script would, without this module's
     # ``from __future__ import annotations`` (which would leave a block's dataclass
@@ -168,6 +175,12 @@ def test_shell_block_commands_run_or_are_accounted_for(
         if line.startswith("pedrollm "):
             if "chat" in line.split()[:3]:
                 line += " --no-stream"
+            if "embed" in line.split()[:3]:
+                # Embeddings need llama-server started with --embeddings: so is this fake.
+                with FakeServer(embeddings=True) as embedding_server:
+                    result = _run_pedrollm(line, embedding_server, cwd)
+                assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+                continue
             result = _run_pedrollm(line, fake_llama_server, cwd)
             assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
             if (following is not None and following.lang == "text" and len(lines) == 1

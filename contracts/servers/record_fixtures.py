@@ -6,6 +6,15 @@ Starts llama-server three times (normal; a tiny --ctx-size for the overflow erro
 --api-key for the 401) and drives fakellama's recorder through a fixed list of requests.
 Replay fixtures go to --out (default: the bundled llamacpp directory); error exchanges,
 which the fake generates itself and tests compare against, go to --errors-out.
+
+Embeddings are recorded from SmolLM2-135M-Instruct (``contracts.servers.models``; a
+model with real vectors), started three times: without ``--embeddings`` (the 501),
+with ``--embeddings`` alone (a chat model pools nothing: OpenAI's route refuses it),
+and with ``--embeddings --pooling mean --ubatch-size 64`` (the vectors, llama-server's
+validation errors, and the 500 for an input longer than the batch). Vectors go to
+--embeddings-out (``fixtures/llamacpp_embeddings``, replayed by a fake started with
+``embeddings=True``), errors to ``<errors-out>/embeddings``.
+``--only-embeddings`` records just these.
 """
 
 from __future__ import annotations
@@ -136,6 +145,65 @@ def record_auth(errors_url: str) -> None:
     send(errors_url, "auth-health-public", "GET", "/health")
 
 
+EMBED_ALIAS = ("--alias", "SmolLM2-135M-Instruct")
+#: The physical batch the embeddings server runs with: small, so a short text passes it.
+EMBED_UBATCH = 64
+EMBED_TEXTS = ["The quick brown fox jumps over the lazy dog.", "hello",
+               "Embeddings map text to vectors."]
+
+
+def record_embeddings(url: str, errors_url: str) -> None:
+    """Vectors and llama-server's own refusals, from a server started with --embeddings."""
+    send(url, "embeddings-one", "POST", "/v1/embeddings", {"input": ["hello"]})
+    send(url, "embeddings-batch", "POST", "/v1/embeddings", {"input": EMBED_TEXTS})
+    send(url, "embeddings-string", "POST", "/v1/embeddings", {"input": EMBED_TEXTS[0]})
+    send(url, "embeddings-float", "POST", "/v1/embeddings",
+         {"input": EMBED_TEXTS, "encoding_format": "float"})
+    send(url, "embedding-native", "POST", "/embedding", {"content": "hello"})
+    send(errors_url, "error-embeddings-empty-list", "POST", "/v1/embeddings", {"input": []})
+    send(errors_url, "error-embeddings-empty-text", "POST", "/v1/embeddings", {"input": [""]})
+    send(errors_url, "error-embeddings-no-input", "POST", "/v1/embeddings", {"text": "hello"})
+    send(errors_url, "error-embeddings-bad-format", "POST", "/v1/embeddings",
+         {"input": "hello", "encoding_format": "hex"})
+    send(errors_url, "error-embeddings-bad-element", "POST", "/v1/embeddings",
+         {"input": [{"text": "hello"}]})
+    send(errors_url, "error-embeddings-too-large", "POST", "/v1/embeddings",
+         {"input": ["hello", "word " * (2 * EMBED_UBATCH)]})
+
+
+def record_embeddings_all(out: Path, errors_out: Path) -> None:
+    """Start SmolLM2 three ways and record the embeddings exchanges."""
+    build, _, llama_server = _servers()
+    from contracts.servers.models import REAL_MODEL_CTX_SIZE, ensure_model
+
+    binary = build.ensure_llama_server()
+    model = ensure_model("smollm2")
+    ubatch = ("--ubatch-size", str(EMBED_UBATCH), "--batch-size", str(EMBED_UBATCH))
+    runs: list[tuple[tuple[str, ...], str]] = [
+        ((), "off"),
+        (("--embeddings",), "no-pooling"),
+        (("--embeddings", "--pooling", "mean", *ubatch), "on"),
+    ]
+    for extra, kind in runs:
+        with llama_server.LlamaServer(binary, model, jinja=True, ctx_size=REAL_MODEL_CTX_SIZE,
+                                      extra_args=(*EMBED_ALIAS, *extra)) as server:
+            argv = [Path(server.command()[0]).name, "-m", model.name,
+                    *server.command()[3:]]
+            command = "contracts/servers/record_fixtures.py; upstream: " + shlex.join(argv)
+            with recording(server.url, errors_out, command) as errors_url:
+                if kind == "off":
+                    send(errors_url, "error-embeddings-not-supported", "POST",
+                         "/v1/embeddings", {"input": ["hello"]})
+                    send(errors_url, "error-embedding-not-supported", "POST", "/embedding",
+                         {"content": "hello"})
+                elif kind == "no-pooling":
+                    send(errors_url, "error-embeddings-pooling-none", "POST",
+                         "/v1/embeddings", {"input": ["hello"]})
+                else:
+                    with recording(server.url, out, command) as url:
+                        record_embeddings(url, errors_url)
+
+
 def record_all(out: Path, errors_out: Path) -> None:
     """Start the real servers and record every fixture into out and errors_out."""
     build, scripted_model, llama_server = _servers()
@@ -190,10 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors-out", type=Path, default=BUNDLED / "llamacpp_errors")
     parser.add_argument("--replace", action="store_true",
                         help="replace fixtures already in --out/--errors-out")
+    parser.add_argument("--embeddings-out", type=Path, default=BUNDLED / "llamacpp_embeddings")
+    parser.add_argument("--only-embeddings", action="store_true",
+                        help="record only the embeddings exchanges (SmolLM2, --embeddings)")
     parser.add_argument("--no-contract-suite", action="store_true",
                         help="skip recording the contract suite's exchanges into "
                              "OUT/contract-suite")
     args = parser.parse_args(argv)
+    embeddings_errors = args.errors_out / "embeddings"
+    if args.only_embeddings:
+        return _record_embeddings_into(args.embeddings_out, embeddings_errors, args.replace)
     for target in (args.out, args.errors_out):
         if target.exists() and any(target.glob("*.json")) and not args.replace:
             print(f"{target} already holds fixtures; pass --replace to re-record them",
@@ -207,6 +281,26 @@ def main(argv: list[str] | None = None) -> int:
             record_contract_suite(Path(tmp) / "contract-suite")
             pairs.append((Path(tmp) / "contract-suite", args.out / "contract-suite"))
         for source, target in pairs:
+            target.mkdir(parents=True, exist_ok=True)
+            for old in target.glob("*.json"):
+                old.unlink()
+            for path in sorted(source.glob("*.json")):
+                shutil.copy2(path, target / path.name)
+                print(f"recorded {target / path.name}")
+    return _record_embeddings_into(args.embeddings_out, embeddings_errors, True)
+
+
+def _record_embeddings_into(out: Path, errors_out: Path, replace: bool) -> int:
+    """Record the embeddings exchanges into fresh directories, then move them into place."""
+    for target in (out, errors_out):
+        if target.exists() and any(target.glob("*.json")) and not replace:
+            print(f"{target} already holds fixtures; pass --replace to re-record them",
+                  file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh, fresh_errors = Path(tmp) / "out", Path(tmp) / "errors"
+        record_embeddings_all(fresh, fresh_errors)
+        for source, target in ((fresh, out), (fresh_errors, errors_out)):
             target.mkdir(parents=True, exist_ok=True)
             for old in target.glob("*.json"):
                 old.unlink()

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--strict", action="store_true", help="refuse requests no fixture matches")
     serve.add_argument("--fault", default="", help='e.g. "status=429,retry_after=2"')
     serve.add_argument("--metrics", action="store_true", help="enable /metrics")
+    serve.add_argument("--embeddings", action="store_true",
+                       help="serve /v1/embeddings and /embedding, as llama-server --embeddings "
+                            "(501 otherwise)")
+    serve.add_argument("--ubatch-size", type=int, default=512, metavar="N",
+                       help="the physical batch: a longer embedding input is refused (500), "
+                            "as llama-server's --ubatch-size (default 512)")
     serve.add_argument("--realtime", action="store_true", help="replay recorded event timing")
     serve.add_argument("--keep-alive-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="close a connection idle this long (llama-server: 5)")
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.fixtures, host=args.host, port=args.port, personality=args.personality,
                 api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
                 strict=args.strict, faults=args.fault, metrics=args.metrics,
+                embeddings=args.embeddings, ubatch_size=args.ubatch_size,
                 realtime=args.realtime, keep_alive_timeout=args.keep_alive_timeout,
                 keep_alive_max=args.keep_alive_max, keep_requests=args.keep_requests,
                 request_log=None if args.quiet else _log_request)

@@ -14,11 +14,12 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from fakellama import convert, ollama_native, synthesize
+from fakellama import embeddings as fake_embeddings
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
 from fakellama.kept import DEFAULT_MAX_BYTES, DEFAULT_MAX_REQUESTS, KeptRequests
-from fakellama.matching import FixtureStore, Match, recorded_reply_fits
+from fakellama.matching import FixtureStore, Match, canonical_body, recorded_reply_fits
 from fakellama.personalities import ModelInfo, Reply, json_reply
 from fakellama.personalities import personality as personality_named
 from fakellama.prompt import count_prompt_tokens
@@ -108,6 +109,8 @@ class FakeLlamaApp:
         request_log: RequestLog | None = None,
         keep_requests: int = DEFAULT_MAX_REQUESTS,
         keep_request_bytes: int = DEFAULT_MAX_BYTES,
+        embeddings: bool = False,
+        ubatch_size: int = fake_embeddings.DEFAULT_UBATCH,
     ) -> None:
         """Create the app; ctx_size and model default to what the fixtures recorded.
 
@@ -118,7 +121,11 @@ class FakeLlamaApp:
         realtime: replay streams with their recorded timing; request_log: called with one
         line per request (what ``python -m fakellama serve`` prints); keep_requests,
         keep_request_bytes: how many requests (and bytes of their bodies) ``requests``
-        keeps, the oldest dropped first (see :mod:`fakellama.kept`).
+        keeps, the oldest dropped first (see :mod:`fakellama.kept`); embeddings: serve
+        llama-server's embeddings routes, as ``--embeddings`` does (501 otherwise; the other
+        personalities always serve theirs), with vectors as wide as the recorded ones (else
+        256) and inputs longer than ubatch_size tokens refused as ``--ubatch-size`` does
+        (see :mod:`fakellama.embeddings`).
         """
         self.personality = personality_named(personality)
         self.store = FixtureStore(self.personality.endpoint)
@@ -133,6 +140,15 @@ class FakeLlamaApp:
         self.info = ModelInfo(metrics=metrics)
         self.info.ctx_size = ctx_size or self._recorded("n_ctx") or DEFAULT_CTX_SIZE
         self.info.name = model or self._recorded_model() or self.info.name
+        if isinstance(ubatch_size, bool) or not isinstance(ubatch_size, int) or ubatch_size < 1:
+            raise ValueError(f"ubatch_size must be a positive integer, not {ubatch_size!r}")
+        self.info.embeddings = bool(embeddings)
+        self.info.ubatch_size = ubatch_size
+        recorded_embeddings = [*self.store.candidates(fake_embeddings.OAI),
+                               *self.store.candidates(fake_embeddings.LLAMA_NATIVE)]
+        self.info.n_embd = fake_embeddings.recorded_width(recorded_embeddings) \
+            or self.info.n_embd
+        self._recorded_vectors = fake_embeddings.recorded_vectors(recorded_embeddings)
         build = self._recorded("build_info")
         if isinstance(build, str):
             self.info.build_info = build
@@ -166,7 +182,9 @@ class FakeLlamaApp:
 
     def add_fixtures(self, fixtures: Iterable[Fixture], replace: bool = False) -> None:
         """Add fixtures to the running app."""
+        fixtures = list(fixtures)
         self.store.add(fixtures, replace=replace)
+        self._recorded_vectors.update(fake_embeddings.recorded_vectors(fixtures))
 
     def set_faults(self, faults: str | Faults) -> None:
         """Set the faults every request gets ("" clears them); loading=N starts now."""
@@ -292,6 +310,9 @@ class FakeLlamaApp:
                             level=VALIDATION)
         if endpoint in ollama_native.ENDPOINTS:
             return self._native(endpoint, method, path, raw, faults)
+        if endpoint in fake_embeddings.ENDPOINTS and (
+                persona.name != "llamacpp" or self.info.embeddings):
+            return self._embeddings(endpoint, method, path, raw, faults)
         body: Any = None
         if endpoint in persona.json_body:
             body, bad = persona.parse_body(raw)
@@ -370,6 +391,82 @@ class FakeLlamaApp:
         outcome.fixture = None
         outcome.body = body
         return outcome
+
+    def _embeddings(self, endpoint: str, method: str, path: str, raw: bytes,
+                    faults: Faults) -> _Outcome:
+        """An embeddings request: the recorded reply, the server's refusal, or synthesized.
+
+        Only a recording of this very request replays (vectors belong to their inputs);
+        its errors come from validation.
+        """
+        persona = self.personality
+        body, bad = persona.parse_body(raw)
+        if bad is not None:
+            if endpoint == fake_embeddings.OLLAMA_NATIVE:
+                bad = ollama_native.as_native_error(bad)
+            return _Outcome(reply=bad, faults=faults, level=VALIDATION)
+        wanted = canonical_body(body)
+        # Only a success answers: a recorded refusal may come from a server with embeddings
+        # off (the contract suite's recordings have one), which this server is not.
+        fixture = next((f for f in self.store.candidates(endpoint) if f.status == 200
+                        and f.metadata.get("personality", "llamacpp") == persona.name
+                        and canonical_body(f.body) == wanted), None)
+        if fixture is not None:
+            outcome = self._replay(fixture, "exact", body, False, faults)
+            outcome.body = body
+            reply = outcome.reply
+            asked = body.get("model") if isinstance(body, dict) else None
+            if reply is not None and reply.status == 200 and reply.body.startswith(b'{"model":'):
+                # llama-server echoes the request's model, else names its own (--alias).
+                named = asked if asked is not None else self.info.name
+                model_field = f'"model":{json.dumps(named, ensure_ascii=False)}'
+                outcome.reply = Reply(reply.status, _RECORDED_MODEL.sub(
+                    lambda _: model_field, reply.body.decode("utf-8"), count=1).encode("utf-8"),
+                    reply.headers)
+            return outcome
+        if self.strict:
+            message = self.store.describe_miss(method, path, endpoint, body, False)
+            return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body, level=MISS)
+        model = body.get("model") if isinstance(body, dict) else None
+        name = model if isinstance(model, str) and model else self.info.name
+        n_embd = self.info.n_embd
+        value: Any
+        try:
+            if persona.name == "llamacpp":
+                read = fake_embeddings.read_llama(endpoint, body, self.info.ubatch_size)
+                if isinstance(read, Refusal):
+                    return _Outcome(reply=persona.error(read.status, read.message,
+                                                        read.error_type),
+                                    faults=faults, body=body, level=VALIDATION)
+                value = fake_embeddings.llama_reply(read, n_embd, name, self._recorded_vectors)
+            else:
+                texts = fake_embeddings.read_plain(
+                    body, empty_ok=endpoint == fake_embeddings.OLLAMA_NATIVE)
+                if isinstance(texts, str):
+                    refused = (ollama_native.error_reply(400, texts)
+                               if endpoint == fake_embeddings.OLLAMA_NATIVE
+                               else persona.error(400, texts, "invalid_request_error"))
+                    return _Outcome(reply=refused, faults=faults, body=body, level=VALIDATION)
+                if persona.name == "ollama":
+                    if not isinstance(model, str) or not model:
+                        return _Outcome(reply=ollama_native.error_reply(400, "model is required"),
+                                        faults=faults, body=body, level=VALIDATION)
+                    if model not in (self.info.name, f"{self.info.name}:latest"):
+                        return _Outcome(reply=ollama_native.error_reply(
+                            404, f"model '{model}' not found"), faults=faults, body=body,
+                            level=VALIDATION)
+                if endpoint == fake_embeddings.OLLAMA_NATIVE:
+                    value = fake_embeddings.ollama_embed_reply(texts, n_embd, name)
+                else:
+                    value = fake_embeddings.openai_reply(persona.name, texts, n_embd, name)
+        except fake_embeddings.CannotSynthesize as exc:
+            message = (f"fakellama: cannot synthesize a reply for {method} {path}: {exc}; "
+                       f"record a fixture for this request")
+            return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
+                            faults=faults, body=body, level=MISS)
+        return _Outcome(reply=json_reply(200, value), faults=faults, body=body,
+                        level=SYNTHESIZED)
 
     def _honest(self, match: Match, body: Any, invalid: bool) -> bool:
         """Whether a matched fixture's reply is what llama-server would give this request."""
@@ -502,8 +599,16 @@ class FakeLlamaApp:
             outcome.reply = Reply(fixture.status, dumps(value).encode(), headers)
 
     def _patch(self, body: Any) -> Any:
-        """Make recorded context sizes agree with an explicitly configured --ctx-size."""
-        if not self._explicit_ctx or not isinstance(body, dict):
+        """Make recorded context sizes agree with an explicitly configured --ctx-size.
+
+        With embeddings on, a recorded model listing's ``n_embd`` becomes the width of the
+        vectors this server sends (the embeddings fixtures come from another model).
+        """
+        if not isinstance(body, dict):
+            return body
+        if self.info.embeddings:
+            body = _replace_key(body, "n_embd", self.info.n_embd)
+        if not self._explicit_ctx:
             return body
         return _replace_key(body, "n_ctx", self.info.ctx_size)
 

@@ -37,6 +37,10 @@ class ModelInfo:
     ctx_size: int = 4096
     build_info: str = "b0-fakellama"
     metrics: bool = False
+    # Started with --embeddings; the width of its vectors; its physical batch (--ubatch-size).
+    embeddings: bool = False
+    n_embd: int = 256
+    ubatch_size: int = 512
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,8 @@ class Personality:
         ("GET", "/slots"): "slots",
         ("GET", "/lora-adapters"): "lora_adapters",
         # Features this server has off unless started with their flag: 501, as llama-server.
-        ("POST", "/embedding"): "embeddings",
-        ("POST", "/embeddings"): "embeddings",
+        ("POST", "/embedding"): "embedding",
+        ("POST", "/embeddings"): "embedding",
         ("POST", "/v1/embeddings"): "embeddings",
         ("POST", "/rerank"): "rerank",
         ("POST", "/reranking"): "rerank",
@@ -230,9 +234,8 @@ class Personality:
                 "input_tokens": count_prompt_tokens(anthropic_as_chat(body))}),
             "slots": _llama_slots,
             "lora_adapters": lambda info, body: json_reply(200, []),
-            "embeddings": lambda info, body: self.error(
-                501, "This server does not support embeddings. Start it with `--embeddings`",
-                "not_supported_error"),
+            "embeddings": self._no_embeddings,
+            "embedding": self._no_embeddings,
             "rerank": lambda info, body: self.error(
                 501, "This server does not support reranking. Start it with `--reranking`",
                 "not_supported_error"),
@@ -242,6 +245,11 @@ class Personality:
             "disabled": lambda info, body: json_reply(403, {"error": {
                 "message": "this feature is disabled", "type": "feature_disabled"}}),
         }.get(endpoint)
+
+    def _no_embeddings(self, info: ModelInfo, body: Any) -> Reply:
+        """llama-server started without --embeddings (checked before the body is read)."""
+        return self.error(501, "This server does not support embeddings. Start it with "
+                               "`--embeddings`", "not_supported_error")
 
     def adapt_body(self, body: Any) -> Any:
         """Adapt a recorded llama-server JSON body to this personality."""
@@ -262,7 +270,7 @@ def _llama_models(info: ModelInfo, body: Any) -> Reply:
              "parameters": "", "details": {"parent_model": "", "format": "gguf", "family": "",
                                            "families": [""], "parameter_size": "",
                                            "quantization_level": ""}}
-    meta = {"vocab_type": 2, "n_vocab": 256, "n_ctx_train": info.ctx_size, "n_embd": 256,
+    meta = {"vocab_type": 2, "n_vocab": 256, "n_ctx_train": info.ctx_size, "n_embd": info.n_embd,
             "n_params": 65536, "size": 262144}
     return json_reply(200, {"models": [model], "object": "list", "data": [
         {"id": info.name, "object": "model", "created": _now(), "owned_by": "llamacpp",
@@ -376,6 +384,8 @@ class Ollama(_NotLlamaServer):
         ("POST", "/api/show"): "show",
         ("POST", "/api/chat"): "ollama_chat",  # native API: fakellama/ollama_native.py
         ("POST", "/api/generate"): "ollama_generate",
+        ("POST", "/api/embed"): "ollama_embed",
+        ("POST", "/v1/embeddings"): "embeddings",
         ("GET", "/v1/models"): "models",
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/v1/completions"): "oai_completion",
@@ -538,6 +548,7 @@ class Vllm(_NotLlamaServer):
         ("GET", "/metrics"): "metrics",
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/v1/completions"): "oai_completion",
+        ("POST", "/v1/embeddings"): "embeddings",
         ("POST", "/tokenize"): "tokenize",
         ("POST", "/detokenize"): "detokenize",
     }
@@ -613,6 +624,8 @@ class LmStudio(_NotLlamaServer):
         ("POST", "/v1/chat/completions"): "chat",
         ("POST", "/api/v0/chat/completions"): "chat",
         ("POST", "/v1/completions"): "oai_completion",
+        ("POST", "/v1/embeddings"): "embeddings",
+        ("POST", "/api/v0/embeddings"): "embeddings",
     }
     public_paths = frozenset(p for _, p in routes)
 

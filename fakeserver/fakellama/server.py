@@ -14,11 +14,19 @@ from fakellama.fixtures import Fixture, bundled_dir, fixture_from_json, load_dir
 from fakellama.httpd import MAX_BODY, KeepAliveServer
 
 
-def load_fixtures(fixtures_dir: str | Path | None = None) -> list[Fixture]:
-    """Load fixtures from a directory, or the bundled ones when none is given."""
+def load_fixtures(fixtures_dir: str | Path | None = None, *,
+                  embeddings: bool = False) -> list[Fixture]:
+    """Load fixtures from a directory, or the bundled ones when none is given.
+
+    With ``embeddings`` the bundled ones include the exchanges recorded from a
+    llama-server started with ``--embeddings`` (``fixtures/llamacpp_embeddings``).
+    """
     if fixtures_dir is None:
-        directory = bundled_dir("llamacpp")
-        return load_dir(directory) if directory.is_dir() else []
+        found: list[Fixture] = []
+        for name in ("llamacpp", "llamacpp_embeddings") if embeddings else ("llamacpp",):
+            directory = bundled_dir(name)
+            found.extend(load_dir(directory) if directory.is_dir() else [])
+        return found
     return load_dir(fixtures_dir)
 
 
@@ -138,11 +146,14 @@ class FakeServer(BackgroundServer):
         """Serve a FakeLlamaApp (bundled fixtures unless fixtures_dir); port 0 = free port.
 
         Every other keyword (personality, api_key, ctx_size, model, strict, faults, metrics,
-        realtime) goes to :class:`~fakellama.app.FakeLlamaApp`, which documents them.
+        realtime, embeddings, ubatch_size) goes to :class:`~fakellama.app.FakeLlamaApp`,
+        which documents them.
         Connections stay open for keep_alive_max requests or keep_alive_timeout idle
         seconds, llama-server's defaults; a request body over max_body bytes is a 413.
         """
-        self.app = FakeLlamaApp(load_fixtures(fixtures_dir), **app_options)
+        self.app = FakeLlamaApp(
+            load_fixtures(fixtures_dir, embeddings=bool(app_options.get("embeddings"))),
+            **app_options)
         super().__init__(self.app, host, port, keep_alive_timeout=keep_alive_timeout,
                          keep_alive_max=keep_alive_max, max_body=max_body)
 

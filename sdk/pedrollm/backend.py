@@ -15,6 +15,7 @@ from dataclasses_json import DataClassJsonMixin
 from .errors import (
     ConnectionFailed,
     ContextOverflow,
+    InputTooLarge,
     ModelLoading,
     PedroLLMError,
     Timeout,
@@ -109,6 +110,69 @@ class Backend(ABC):
     def parallel_slots(self) -> int:
         """How many requests the server works on at once (1 when it does not say)."""
         return 1
+
+    # -- embeddings ------------------------------------------------------------------
+
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str | None = None,
+        normalize: bool = False,
+        batch_size: int | None = None,
+    ) -> list[list[float]]:
+        """Return one embedding per text, in the order given.
+
+        ``texts`` is a list of strings; one string is taken as a list of one, so the
+        result is always a list of vectors (``embed("hi")[0]`` is the vector). An empty
+        list returns ``[]`` without a request; an item that is not a string is a
+        ValueError naming its index. At most ``batch_size`` texts go in one request
+        (default :data:`~pedrollm.embeddings.DEFAULT_EMBED_BATCH`, 32). ``model``
+        overrides the configured model. ``normalize`` scales each vector to unit length
+        here, whatever the server did. A server without embeddings raises
+        :class:`UnsupportedFeature` saying what it needs (llama-server: ``--embeddings``);
+        a text longer than llama-server's physical batch raises :class:`InputTooLarge`
+        naming its index and ``--ubatch-size``.
+        """
+        from .embeddings import batches, check_batch_size, check_inputs, normalized
+
+        items = check_inputs(texts)
+        size = check_batch_size(batch_size)
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize: must be true or false, got {normalize!r}")
+        out: list[list[float]] = []
+        for start, chunk in batches(items, size):
+            try:
+                vectors = self.embed_batch(chunk, model=model)
+            except InputTooLarge as exc:
+                raise self._too_large(exc, chunk, start) from exc
+            if normalize:
+                vectors = [normalized(v) for v in vectors]
+            out.extend(vectors)
+        return out
+
+    def embed_batch(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """Send one embeddings request for checked texts; ``embed`` batches and normalises."""
+        raise UnsupportedFeature(f"the {self.name} backend has no embeddings")
+
+    def locate_too_large(self, texts: list[str], n_tokens: int | None) -> int | None:
+        """Which of ``texts`` (its position) has ``n_tokens`` tokens, when the server can tell."""
+        return None
+
+    #: What to change on the server when a text is longer than its batch.
+    too_large_hint = "shorten the text or raise the server's batch size"
+
+    def _too_large(self, exc: InputTooLarge, chunk: list[str], start: int) -> InputTooLarge:
+        """The same error, naming the text's index in the caller's list and the fix."""
+        offset = 0 if len(chunk) == 1 else self.locate_too_large(chunk, exc.n_tokens)
+        index = None if offset is None else start + offset
+        which = (f"texts[{index}]" if index is not None
+                 else f"one of texts[{start}..{start + len(chunk) - 1}]")
+        message = (f"{which} has {exc.n_tokens} tokens, more than the {exc.batch_size} the "
+                   f"server embeds in one batch; {self.too_large_hint} (server: {exc.message})")
+        return InputTooLarge(message, n_tokens=exc.n_tokens, batch_size=exc.batch_size,
+                             index=index, status=exc.status, error_type=exc.error_type,
+                             body=exc.body, url=exc.url)
 
     def chat_body(self, req: InferenceRequest, *, stream: bool = False) -> dict[str, Any]:
         """Return the body ``infer`` would send for ``req``, without sending it."""

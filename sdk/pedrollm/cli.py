@@ -1,4 +1,4 @@
-"""The ``pedrollm`` command: chat, health, models, info, tokens, config, demo, contract.
+"""The ``pedrollm`` command: chat, embed, tokens, health, models, info, config, demo, contract.
 
 Expected failures (server down, bad config, HTTP errors) print one line saying
 what failed, where, and what to try, and exit non-zero; ``--verbose`` adds the
@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print the reply as JSON")
     chat.add_argument("--max-tokens", type=int, help="most tokens to generate")
     chat.add_argument("--temperature", type=float, help="sampling temperature")
+
+    embed = sub.add_parser(
+        "embed", help="print each text's embedding, one vector a line",
+        description="Print one embedding per TEXT (with no TEXT, per line of stdin), in "
+                    "order, one vector a line as space-separated numbers.")
+    embed.add_argument("texts", nargs="*", metavar="TEXT", help="the texts to embed")
+    embed.add_argument("--normalize", action="store_true", help="scale each vector to unit length")
+    embed.add_argument("--json", action="store_true",
+                       help='print {"model", "dimensions", "embeddings": [[...], ...]} instead')
+    embed.add_argument("--batch-size", type=int, help="most texts per request (default 32)")
 
     sub.add_parser("health", help="is the server ready?")
     sub.add_parser("models", help="list the server's models")
@@ -184,6 +194,29 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
             req = InferenceRequest(**{**base.__dict__, "messages": list(history)})
             resp = _ask(backend, req, stream=not args.no_stream, as_json=args.json, out=out)
             history.append(resp.to_message())
+
+
+def cmd_embed(args: argparse.Namespace, out: TextIO) -> int:
+    """``pedrollm embed``: one vector a line (or JSON), in the order the texts were given."""
+    texts = list(args.texts) if args.texts else [
+        line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        sys.stderr.write("pedrollm embed: give at least one TEXT (or lines on stdin)\n")
+        return EXIT_USAGE
+    if args.batch_size is not None and args.batch_size < 1:
+        sys.stderr.write(f"pedrollm embed: --batch-size must be at least 1, "
+                         f"got {args.batch_size}\n")
+        return EXIT_USAGE
+    with _backend(args) as backend:
+        vectors = backend.embed(texts, normalize=args.normalize, batch_size=args.batch_size)
+        if args.json:
+            out.write(json.dumps({"model": args.model or getattr(backend, "model", None),
+                                  "dimensions": len(vectors[0]) if vectors else 0,
+                                  "embeddings": vectors}) + "\n")
+        else:
+            for vector in vectors:
+                out.write(" ".join(repr(v) for v in vector) + "\n")
+    return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace, out: TextIO) -> int:
@@ -399,6 +432,7 @@ def cmd_contract(args: argparse.Namespace, out: TextIO) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "chat": cmd_chat,
+    "embed": cmd_embed,
     "health": cmd_health,
     "models": cmd_models,
     "info": cmd_info,

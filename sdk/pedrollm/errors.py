@@ -215,6 +215,21 @@ _MEDIA_REFUSAL = "input is not supported - hint: if this is unexpected, you may 
                  "provide the mmproj"
 MMPROJ_HINT = ("start llama-server with --mmproj <projector.gguf> for its model (or with "
                "-hf <repo> of a vision model, which fetches the projector too)")
+class InputTooLarge(HTTPError):
+    """An embedding input has more tokens than the server computes in one batch.
+
+    llama-server embeds each input in one physical batch (``--ubatch-size``, 512 by
+    default) and answers 500 for a longer one. ``index`` is the input's position in the
+    list given to ``embed`` (None when it cannot be told), ``n_tokens`` its length and
+    ``batch_size`` the server's batch.
+    """
+
+    def __init__(self, message: str, *, n_tokens: int | None, batch_size: int | None,
+                 index: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.n_tokens = n_tokens
+        self.batch_size = batch_size
+        self.index = index
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -335,6 +350,12 @@ def _quoted_envelope(message: str) -> Mapping[str, Any] | None:
     return fields or None
 
 
+# llama-server, an embedding input longer than its physical batch (server-context.cpp):
+# "input (700 tokens) is too large to process. increase the physical batch size
+# (current batch size: 512)".
+_TOO_LARGE = re.compile(r"input \((\d+) tokens\) is too large to process\. increase the "
+                        r"physical batch size \(current batch size: (\d+)\)")
+
 _TOOLS_DISABLED_HINTS = (
     "--enable-auto-tool-choice",
     "tool-call-parser",
@@ -377,6 +398,10 @@ def error_from_response(
         )
     if worded is not None:
         return ContextOverflow(message, n_prompt_tokens=worded[0], n_ctx=worded[1], **common)
+    too_large = _TOO_LARGE.search(message) if status == 500 else None
+    if too_large is not None:
+        return InputTooLarge(message, n_tokens=int(too_large.group(1)),
+                             batch_size=int(too_large.group(2)), **common)
     # llama-server without --jinja answers 500 "tools param requires --jinja flag".
     if status in (400, 422, 500) and any(hint in message for hint in _TOOLS_DISABLED_HINTS):
         return ToolsNotEnabled(message, **common)

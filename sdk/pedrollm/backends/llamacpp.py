@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidResponse, PedroLLMError
+from ..errors import HTTPError, InvalidResponse, PedroLLMError, UnsupportedFeature
 from ..request_body import llama_options, standard_options
 from ..tokens import TokenCount
 from ..types import InferenceRequest, ServerInfo
@@ -73,6 +73,43 @@ class LlamaCppBackend(OpenAIBackend):
             raise InvalidResponse(f"llama-server's /tokenize answered without a token list: "
                                   f"{str(data)[:200]}")
         return len(tokens)
+    too_large_hint = ("start llama-server with a larger --ubatch-size (and --batch-size), "
+                      "at least the text's tokens, or shorten the text")
+
+    def embeddings_refused(self, exc: HTTPError) -> PedroLLMError:
+        """Name the flag llama-server needs: ``--embeddings``, or a pooling type for OpenAI.
+
+        Without ``--embeddings`` it answers 501 not_supported_error; with it, a model
+        whose GGUF sets no pooling type (a chat model) pools nothing, which the OpenAI
+        route refuses with a 400.
+        """
+        where = f"llama-server at {self.client.shown_base_url}"
+        if exc.status == 501:
+            # The server's own words name --embeddings; say it where they do not.
+            flag = "" if "--embeddings" in exc.message else "start it with --embeddings; "
+            return UnsupportedFeature(
+                f"{where} does not serve embeddings: {exc.message} ({flag}a chat model "
+                "also needs --pooling mean)")
+        if "Pooling type 'none'" in exc.message:
+            return UnsupportedFeature(
+                f"{where} pools no embeddings for its model: {exc.message} (start it with "
+                "--pooling mean, or cls/last as the model needs)")
+        return exc
+
+    def locate_too_large(self, texts: list[str], n_tokens: int | None) -> int | None:
+        """Tokenize each text with ``/tokenize`` (as embedding does: special tokens added)."""
+        if n_tokens is None:
+            return None
+        for offset, text in enumerate(texts):
+            try:
+                data = self.client.post_json("/tokenize",
+                                             {"content": text, "add_special": True})
+            except PedroLLMError:
+                return None
+            tokens = data.get("tokens") if isinstance(data, Mapping) else None
+            if isinstance(tokens, list) and len(tokens) == n_tokens:
+                return offset
+        return None
 
     def props(self) -> Mapping[str, Any]:
         """Return /props (fetched once; an empty mapping when the server lacks it)."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import PedroLLMError, UnsupportedFeature
+from ..errors import InvalidResponse, PedroLLMError, UnsupportedFeature
 from ..request_body import standard_options
 from ..types import InferenceRequest, ServerInfo
 from .openai import OpenAIBackend
@@ -154,6 +154,26 @@ class OllamaBackend(OpenAIBackend):
     def parallel_slots(self) -> int:
         """4: Ollama's ``OLLAMA_NUM_PARALLEL`` is 4 or 1 by free memory; more requests queue."""
         return 4
+
+    def embed_batch(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """POST Ollama's native ``/api/embed`` (``{"model", "input"}`` -> ``{"embeddings"}``).
+
+        Ollama needs a model name: the one given, else the configured one, else the
+        first it lists.
+        """
+        from ..embeddings import check_count, read_vector
+
+        name = model or self.model or self._first_model()
+        if not name:
+            raise UnsupportedFeature(f"Ollama at {self.server_url} lists no model to embed with; "
+                                     "set model.model_name")
+        data = self.client.post_json("/api/embed", {"model": name, "input": texts})
+        where = self.client.shown_url("/api/embed")
+        vectors = data.get("embeddings") if isinstance(data, Mapping) else None
+        if not isinstance(vectors, list):
+            raise InvalidResponse(f"{where} answered without an 'embeddings' list")
+        return check_count([read_vector(v, f"{where}: embeddings[{i}]")
+                            for i, v in enumerate(vectors)], len(texts), where)
 
     def server_version(self) -> str | None:
         """Return Ollama's version from /api/version."""

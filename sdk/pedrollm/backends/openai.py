@@ -28,6 +28,7 @@ from ..errors import (
     ConfigError,
     ConnectionFailed,
     DeadlineExceeded,
+    HTTPError,
     InvalidResponse,
     ModelLoading,
     PedroLLMError,
@@ -109,6 +110,8 @@ class OpenAIBackend(Backend):
     takes_gbnf = False
     # Request fields this server ignores or refuses: field -> why.
     unsupported: Mapping[str, str] = {}
+    # Where the server takes OpenAI embeddings requests.
+    embeddings_path = "/v1/embeddings"
 
     def __init__(
         self,
@@ -444,6 +447,36 @@ class OpenAIBackend(Backend):
             return build_response(raw, tools, text_parser)
         except Exception:  # the partial is best effort; the interruption is the error
             return InferenceResponse(text=raw.content, reasoning=raw.reasoning or None)
+
+    # -- embeddings ----------------------------------------------------------------
+
+    def embed_batch(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """POST one OpenAI ``/v1/embeddings`` request; vectors in input order.
+
+        A 501 (the server has the route but not the feature) becomes UnsupportedFeature
+        carrying the server's reason.
+        """
+        from ..embeddings import read_openai_vectors
+
+        body: dict[str, Any] = {"input": texts, "encoding_format": "float"}
+        if model or self.model:
+            body["model"] = model or self.model
+        try:
+            data = self.client.post_json(self.embeddings_path, body)
+        except HTTPError as exc:
+            refused = self.embeddings_refused(exc)
+            if refused is exc:
+                raise
+            raise refused from exc
+        return read_openai_vectors(data, len(texts), self.client.shown_url(self.embeddings_path))
+
+    def embeddings_refused(self, exc: HTTPError) -> PedroLLMError:
+        """The error to raise for a refused embeddings request (501: UnsupportedFeature)."""
+        if exc.status == 501:
+            return UnsupportedFeature(
+                f"the {self.name} server at {redact_url(self.server_url)} does not serve "
+                f"embeddings: {exc.message}")
+        return exc
 
     # -- tool-call text fallback ---------------------------------------------------
 

@@ -52,6 +52,9 @@ class Target:
     # still answers 503.
     start_loading: Callable[[], AbstractContextManager[str]] | None = None
     loading_unavailable: str = "the suite cannot put a running server back into loading"
+    # The server loads its model on demand: a request sent while it loads waits for the
+    # load and is answered (Ollama, LM Studio), instead of a 503 to retry (llama-server).
+    loading_holds_requests: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     # The fake's bundled fixtures were recorded from this server (llama-server with the
     # scripted model), so the fidelity tests compare the two.

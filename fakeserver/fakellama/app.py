@@ -366,6 +366,7 @@ class FakeLlamaApp:
             # The server's own handler refuses it (unknown model, tools it was not started
             # for): no fixture recorded from llama-server can answer for it.
             return _Outcome(reply=early, faults=faults, body=body, level=VALIDATION)
+        body = persona.as_llama_request(body)
         if refusal is None and self._explicit_ctx:
             refusal = self._overflow_refusal(body)
         match = self.store.find(endpoint, body, stream)

@@ -194,6 +194,10 @@ class Personality:
         """The model name a route ends in (``/v1/models/{model}``); "" for other routes."""
         return ""
 
+    def as_llama_request(self, body: Any) -> Any:
+        """The request as llama-server fields say it (what matching and synthesis read)."""
+        return body
+
     def endpoint(self, method: str, path: str) -> str | None:
         """Return the endpoint name for a method and path, or None for an unknown route.
 
@@ -972,6 +976,27 @@ class Vllm(_NotLlamaServer):
         return Refusal(400, message, "BadRequestError",
                        {"param": "input_tokens",
                         "source": f"{VLLM_CURRENT} vllm/renderers/params.py:531-550"})
+
+    def as_llama_request(self, body: Any) -> Any:
+        """The grammar in the field this version reads, as llama-server's ``grammar``.
+
+        0.10 reads ``guided_grammar`` (openai/protocol.py:504); 0.11 on reads
+        ``structured_outputs.grammar`` (openai/chat_completion/protocol.py:397 at v0.33.0).
+        Each ignores the other's field, and llama-server's ``grammar``, as an unknown extra
+        field (model_config extra="allow", logged and dropped).
+        """
+        if not isinstance(body, dict):
+            return body
+        out = {k: v for k, v in body.items()
+               if k not in ("grammar", "guided_grammar", "structured_outputs")}
+        if self.current:
+            outputs = body.get("structured_outputs")
+            grammar = outputs.get("grammar") if isinstance(outputs, dict) else None
+        else:
+            grammar = body.get("guided_grammar")
+        if isinstance(grammar, str):
+            out["grammar"] = grammar
+        return out
 
     def builtin(self, endpoint: str) -> Builtin | None:
         """Return vLLM's model-free answers."""

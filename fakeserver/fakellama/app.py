@@ -214,9 +214,6 @@ class FakeLlamaApp:
         # even parsed), so it cannot make a guarded server stall, drop or 500.
         spec = "" if self.api_key and not self._authorized(request) else (
             request.headers.get(FAULT_HEADER, ""))
-        if self.api_key and not self._authorized(request) and \
-                not self.personality.guards(request.method, request.path):
-            spec = request.headers.get(FAULT_HEADER, "")  # an open route: no key to withhold
         try:
             header_faults = parse_faults(spec)
         except ValueError as exc:

@@ -180,8 +180,7 @@ def _personality_target(stack: ExitStack, spec: str) -> Target:
         locked = stack.enter_context(FakeServer(personality=spec, api_key=AUTH_KEY))
         target.auth_server = (locked.url, AUTH_KEY)
     else:
-        target.auth_unavailable = (f"{persona.spec} has no API key setting (Ollama has no "
-                                   "authentication; LM Studio's API tokens came in 0.4.0)")
+        target.auth_unavailable = persona.no_key_reason
     if persona.loading_behaviour == "hold":
         target.set_loading = lambda seconds: fake.set_faults(f"loading={seconds}")
         target.loading_holds_requests = True

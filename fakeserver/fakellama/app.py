@@ -126,9 +126,8 @@ class FakeLlamaApp:
         """
         self.personality = personality_named(personality, personality_options)
         if api_key and not self.personality.takes_api_key:
-            raise ValueError(f"{self.personality.spec} has no API key setting, so it cannot "
-                             "require one (Ollama has no authentication; LM Studio's API "
-                             "tokens came in 0.4.0)")
+            raise ValueError(f"{self.personality.spec} cannot require an API key: "
+                             f"{self.personality.no_key_reason}")
         self.store = FixtureStore(self.personality.endpoint)
         self._initial_fixtures = tuple(fixtures)
         self._initial_faults = faults

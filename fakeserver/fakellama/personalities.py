@@ -105,8 +105,9 @@ class Personality:
     # "hold" (the request waits for the load, then is answered), or "absent" (nothing
     # listens until the model is loaded: the connection is dropped).
     loading_behaviour = "refuse"
-    # Whether the server can require an API key at all (and since which version).
+    # Whether the server can require an API key at all, and why not where it cannot.
     takes_api_key = True
+    no_key_reason = ""
     routes: dict[tuple[str, str], str] = {
         ("GET", "/health"): "health",
         ("GET", "/v1/health"): "health",
@@ -498,6 +499,7 @@ class Ollama(_NotLlamaServer):
     loading_behaviour = "hold"
     # Ollama has no API key setting: it has no authentication of its own.
     takes_api_key = False
+    no_key_reason = "Ollama has no API key setting: it has no authentication of its own"
     routes = {
         ("GET", "/"): "root",
         ("HEAD", "/"): "root",
@@ -1074,6 +1076,9 @@ class LmStudio(_NotLlamaServer):
         """API tokens exist from 0.4.0 (1_developer/0_core/authentication.mdx)."""
         super().__init__(version, options)
         self.takes_api_key = self.version != "0.3"
+        if not self.takes_api_key:
+            self.no_key_reason = ("LM Studio has API tokens only from 0.4.0 (lmstudio-ai/docs "
+                                  "1_developer/0_core/authentication.mdx)")
 
     def error(self, status: int, message: str, error_type: str, **extra: Any) -> Reply:
         """Return LM Studio's error reply: ``{"error": "<text>"}``."""

@@ -93,7 +93,7 @@ def test_serve_as_a_server_version_with_an_option() -> None:
 @pytest.mark.parametrize(("args", "words"), [
     (["--personality", "vllm@0.9"], "emulates versions 0.10, 0.33"),
     (["--personality", "vllm", "--personality-option", "tool_parser"], "expected NAME=VALUE"),
-    (["--personality", "ollama", "--api-key", "k"], "has no API key setting"),
+    (["--personality", "ollama", "--api-key", "k"], "cannot require an API key"),
 ])
 def test_a_bad_personality_exits_with_a_message(args: list[str], words: str) -> None:
     result = subprocess.run([sys.executable, "-m", "fakellama", "serve", "--port", "0", *args],

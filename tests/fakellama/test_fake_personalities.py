@@ -57,7 +57,7 @@ def test_an_unknown_option_names_the_known_ones() -> None:
 
 @pytest.mark.parametrize("spec", ["ollama@0.12", "lmstudio@0.3"])
 def test_a_server_without_api_keys_refuses_to_be_given_one(spec: str) -> None:
-    with pytest.raises(ValueError, match="has no API key setting"):
+    with pytest.raises(ValueError, match="cannot require an API key"):
         FakeServer(personality=spec, api_key="k")
 
 

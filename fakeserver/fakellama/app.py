@@ -362,7 +362,9 @@ class FakeLlamaApp:
             # The server's own handler refuses it (unknown model, tools it was not started
             # for): no fixture recorded from llama-server can answer for it.
             return _Outcome(reply=early, faults=faults, body=body, level=VALIDATION)
-        body = persona.as_llama_request(body)
+        # What was sent is kept as the request; matching and synthesis read it as
+        # llama-server would (the same object for llama-server itself).
+        sent, body = body, persona.as_llama_request(body)
         if refusal is None and self._explicit_ctx:
             refusal = self._overflow_refusal(body)
         match = self.store.find(endpoint, body, stream)
@@ -370,7 +372,7 @@ class FakeLlamaApp:
             match = None
         if match is not None:
             outcome = replay(match.fixture, match.level, body, stream, faults)
-            outcome.body = body
+            outcome.body = sent
             return outcome
         if refusal is None:
             refusal = self._overflow_refusal(body)
@@ -380,24 +382,24 @@ class FakeLlamaApp:
                 message += (f" (llama-server would answer {refusal.status} {refusal.error_type}: "
                             f"{refusal.message})")
             return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
-                            faults=faults, body=body, level=MISS)
+                            faults=faults, body=sent, level=MISS)
         if refusal is not None:
             extra = dict(refusal.extra)
             source = extra.pop("source", None)
             reply = persona.error(refusal.status, refusal.message, refusal.error_type, **extra)
             if source:
                 reply = sourced(reply, source)
-            return _Outcome(reply=reply, faults=faults, body=body, level=VALIDATION)
+            return _Outcome(reply=reply, faults=faults, body=sent, level=VALIDATION)
         try:
             fixture = synthesize.as_fixture(endpoint, body, self.info, stream)
         except Unsatisfiable as exc:
             message = (f"fakellama: cannot synthesize a reply for {method} {path}: {exc}; "
                        f"record a fixture for this request")
             return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
-                            faults=faults, body=body, level=MISS)
+                            faults=faults, body=sent, level=MISS)
         outcome = replay(fixture, SYNTHESIZED, body, stream, faults)
         outcome.fixture = None
-        outcome.body = body
+        outcome.body = sent
         return outcome
 
     def _handler_refusal(self, body: Any) -> Reply | None:

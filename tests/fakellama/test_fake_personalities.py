@@ -400,3 +400,23 @@ def test_llama_server_error_fixtures_never_answer_another_server(spec: str) -> N
         assert "X-Fakellama-Fixture" not in reply.headers, reply.text[:200]
         assert "exceed_context_size_error" not in reply.text
         assert '"code":400,"message"' not in reply.text  # llama-server's envelope
+
+
+@pytest.mark.parametrize("spec", VLLM)
+def test_vllm_applies_the_grammar_field_its_version_reads(spec: str) -> None:
+    from contracts.sample_requests import grammar
+
+    from pedrollm.factory import new_backend
+
+    with FakeServer(personality=spec) as fake, \
+            new_backend({"type": "vllm", "server_url": fake.url, "max_retries": 0}) as backend:
+        body = backend.chat_body(grammar())
+        held = requests.post(fake.url + "/v1/chat/completions", json=body).json()
+        kept = fake.requests[-1].body
+        rules = body.pop("guided_grammar", None) or body.pop("structured_outputs")["grammar"]
+        other = ({"structured_outputs": {"grammar": rules}} if spec == "vllm@0.10"
+                 else {"guided_grammar": rules})
+        free = requests.post(fake.url + "/v1/chat/completions", json={**body, **other}).json()
+    assert held["choices"][0]["message"]["content"].strip() in ("yes", "no")
+    assert free["choices"][0]["message"]["content"].strip() not in ("yes", "no")
+    assert ("guided_grammar" if spec == "vllm@0.10" else "structured_outputs") in kept

@@ -405,7 +405,6 @@ def test_llama_server_error_fixtures_never_answer_another_server(spec: str) -> N
 @pytest.mark.parametrize("spec", VLLM)
 def test_vllm_applies_the_grammar_field_its_version_reads(spec: str) -> None:
     from contracts.sample_requests import grammar
-
     from pedrollm.factory import new_backend
 
     with FakeServer(personality=spec) as fake, \

@@ -1,6 +1,7 @@
 """Options, the target under test, and the conformance report.
 
     pytest contracts                                   # the bundled fake, in-process
+    pytest contracts --personality vllm@0.10           # ... being another server's version
     pytest contracts --real-llama-server               # llama-server built here, scripted model
     pytest contracts --real-model smollm2              # llama-server built here, a real model
     pytest contracts --real-model PATH.gguf            # ... or any GGUF on disk
@@ -38,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="llamacpp | ollama | vllm | lmstudio | openai (with --server-url)")
     group.addoption("--api-key", help="the server's API key (with --server-url)")
     group.addoption("--model", help="the model to ask for (with --server-url)")
+    group.addoption("--personality", metavar="NAME[@VERSION]",
+                    help="check the bundled fake being this server version (ollama@0.12, "
+                         "vllm@current, ...; see `python -m fakellama serve --help`)")
     group.addoption("--real-llama-server", action="store_true",
                     help="build llama-server here and check it with the scripted model")
     group.addoption("--real-model", metavar="NAME|PATH",
@@ -100,6 +104,11 @@ def _target_name(config: pytest.Config) -> tuple[str, str]:
         return f"llama-server {_real_model(real_model)[0]}{suffix}", "real"
     if config.getoption("real_llama_server"):
         return f"llama-server{suffix}", "real"
+    spec = config.getoption("personality")
+    if spec:
+        from fakellama.personalities import personality
+
+        return f"fakellama {personality(str(spec)).spec}", "fake"
     return "fakellama", "fake"
 
 
@@ -125,6 +134,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
             yield _url_target(config)
         elif config.getoption("real_llama_server") or config.getoption("real_model"):
             yield _real_target(config, stack)
+        elif config.getoption("personality"):
+            yield _personality_target(stack, str(config.getoption("personality")))
         else:
             yield _fake_target(stack)
 
@@ -153,6 +164,35 @@ def _fake_target(stack: ExitStack) -> Target:
                   embeddings_server=_started_once(
                       lambda: stack.enter_context(FakeServer(embeddings=True)).url),
                   set_loading=lambda seconds: fake.set_faults(f"loading={seconds}"))
+
+
+def _personality_target(stack: ExitStack, spec: str) -> Target:
+    """fakellama being another server's version, reached through that server's backend.
+
+    The model is named, as Ollama requires one in every request; a second fake needs a key
+    where that version has keys; the loading state is the server's own (see C02).
+    """
+    from fakellama.personalities import personality
+    from fakellama.server import FakeServer
+
+    persona = personality(spec)
+    fake = stack.enter_context(FakeServer(personality=spec))
+    target = Target(name=f"fakellama {persona.spec}", kind="fake", url=fake.url,
+                    backend_type=persona.name, model=fake.app.info.name)
+    if persona.takes_api_key:
+        locked = stack.enter_context(FakeServer(personality=spec, api_key=AUTH_KEY))
+        target.auth_server = (locked.url, AUTH_KEY)
+    else:
+        target.auth_unavailable = persona.no_key_reason
+    if persona.loading_behaviour == "hold":
+        target.set_loading = lambda seconds: fake.set_faults(f"loading={seconds}")
+        target.loading_holds_requests = True
+    else:
+        target.loading_unavailable = (
+            f"{persona.spec} does not listen until its model is loaded (the API server "
+            "starts serving only after the engine is built), so there is no loading phase "
+            "a client can wait out; before that it sees a refused connection")
+    return target
 
 
 def _real_target(config: pytest.Config, stack: ExitStack) -> Target:

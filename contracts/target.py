@@ -55,6 +55,9 @@ class Target:
     # Where the server has embeddings off (llama-server without --embeddings): starts (once)
     # or returns a server of the same kind with them on, and yields its URL.
     embeddings_server: Callable[[], str] | None = None
+    # The server loads its model on demand: a request sent while it loads waits for the
+    # load and is answered (Ollama, LM Studio), instead of a 503 to retry (llama-server).
+    loading_holds_requests: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     # The fake's bundled fixtures were recorded from this server (llama-server with the
     # scripted model), so the fidelity tests compare the two.

@@ -12,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from fakellama.personalities import all_versions
 from fakellama.server import FakeServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +142,39 @@ def test_the_suite_targets_a_pool_of_servers(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout[-2000:]
     assert "conformance of pool at" in out.stdout and " 0 fail" in out.stdout
     assert all(n > 0 for n in served)  # both servers answered clauses
+
+
+# Clauses each emulated server version cannot meet, and why (the real server's reason).
+NOT_ON = {
+    "ollama": {"C10": "tool_choice='required' is not supported by ollama",
+               "C13": "Ollama has no GBNF grammars", "C14": "Ollama has no GBNF grammars",
+               "C15": "Ollama truncates an overlong prompt",
+               "C16": "Ollama has no API key setting: it has no authentication of its own"},
+    "vllm": {"C02": "does not listen until its model is loaded"},
+    "lmstudio": {"C13": "LM Studio has no GBNF grammars", "C14": "LM Studio has no GBNF"},
+}
+
+
+@pytest.mark.parametrize("spec", all_versions()[1:])
+def test_the_suite_against_each_emulated_server_version(spec: str, tmp_path: Path) -> None:
+    out = suite("--personality", spec, report_dir=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:]
+    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    verdicts = {r["clause"]: (r["outcome"], r["detail"]) for r in report["results"]}
+    expected = dict(NOT_ON[spec.partition("@")[0]])
+    if spec == "lmstudio@0.3":
+        expected["C16"] = "LM Studio has API tokens only from 0.4.0"
+    for clause, (outcome, detail) in verdicts.items():
+        if clause in expected:
+            assert outcome == "unsupported" and expected[clause] in detail, (clause, detail)
+        elif clause == "C10" and spec.startswith("lmstudio"):
+            # No grammar to make the fake's synthesized reply a call written as text.
+            assert outcome == "inconclusive", (clause, outcome, detail)
+        else:
+            assert outcome == "pass", (clause, outcome, detail)
+
+
+def test_tox_runs_the_suite_against_every_emulated_version() -> None:
+    section = (ROOT / "tox.ini").read_text().split("[testenv:contract-fake]")[1].split("\n[")[0]
+    for spec in all_versions()[1:]:
+        assert f"--personality {spec} " in section, spec

@@ -203,6 +203,6 @@ def test_the_fake_ollama_truncates_an_over_long_prompt_as_ollama_does() -> None:
 
     with FakeServer(personality="ollama", ctx_size=256) as fake, \
             new_backend({"type": "ollama", "server_url": fake.url, "max_retries": 0,
-                         "context_size": 256}) as backend:
+                         "context_size": 256, "model_name": "scripted-tiny.gguf"}) as backend:
         reply = backend.infer(InferenceRequest(user_prompt="word " * 2000, max_tokens=4))
     assert reply.finish_reason in ("stop", "length") and reply.text

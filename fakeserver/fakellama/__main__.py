@@ -10,7 +10,7 @@ from types import FrameType
 
 from fakellama.faults import FaultSpecError
 from fakellama.fixtures import FixtureError
-from fakellama.personalities import PERSONALITIES
+from fakellama.personalities import all_versions
 from fakellama.record import Recorder
 from fakellama.server import BackgroundServer, FakeServer
 
@@ -27,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None)
     serve.add_argument("--ctx-size", type=int, default=None)
     serve.add_argument("--model", default=None)
-    serve.add_argument("--personality", choices=sorted(PERSONALITIES), default="llamacpp")
+    serve.add_argument("--personality", default="llamacpp", metavar="NAME[@VERSION]",
+                       help="which server to be: " + ", ".join(all_versions())
+                            + " (a bare name is its newest version; @current also works)")
+    serve.add_argument("--personality-option", action="append", default=[],
+                       metavar="NAME=VALUE",
+                       help="a start-up option of that server (repeatable): vllm "
+                            "tool_parser= (empty: started without --enable-auto-tool-choice "
+                            "--tool-call-parser), ollama context_shift=off")
     serve.add_argument("--strict", action="store_true", help="refuse requests no fixture matches")
     serve.add_argument("--fault", default="", help='e.g. "status=429,retry_after=2"')
     serve.add_argument("--metrics", action="store_true", help="enable /metrics")
@@ -60,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items as a dict; raises ValueError naming an item without "="."""
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--personality-option {item!r}: expected NAME=VALUE")
+        options[name.strip()] = value.strip()
+    return options
+
+
 def _log_request(line: str) -> None:
     print(f"fakellama: {line}", file=sys.stderr, flush=True)
 
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             server: BackgroundServer = FakeServer(
                 args.fixtures, host=args.host, port=args.port, personality=args.personality,
+                personality_options=_options(args.personality_option),
                 api_key=args.api_key, ctx_size=args.ctx_size, model=args.model,
                 strict=args.strict, faults=args.fault, metrics=args.metrics,
                 embeddings=args.embeddings, ubatch_size=args.ubatch_size,

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -20,7 +20,7 @@ from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
 from fakellama.kept import DEFAULT_MAX_BYTES, DEFAULT_MAX_REQUESTS, KeptRequests
 from fakellama.matching import FixtureStore, Match, canonical_body, recorded_reply_fits
-from fakellama.personalities import ModelInfo, Reply, json_reply
+from fakellama.personalities import ModelInfo, Reply, json_reply, sourced
 from fakellama.personalities import personality as personality_named
 from fakellama.prompt import count_prompt_tokens
 from fakellama.schema_instance import Unsatisfiable
@@ -99,6 +99,7 @@ class FakeLlamaApp:
         fixtures: Iterable[Fixture] = (),
         *,
         personality: str = "llamacpp",
+        personality_options: dict[str, str] | None = None,
         api_key: str | None = None,
         ctx_size: int | None = None,
         model: str | None = None,
@@ -114,9 +115,12 @@ class FakeLlamaApp:
     ) -> None:
         """Create the app; ctx_size and model default to what the fixtures recorded.
 
-        personality: which server to be (llamacpp, ollama, vllm, lmstudio); api_key: refuse
-        requests without it, as llama-server's --api-key; ctx_size, model: what the server
-        reports (and the context a prompt must fit); strict: answer only from fixtures;
+        personality: which server to be, ``NAME[@VERSION]`` (llamacpp, ollama, vllm,
+        lmstudio; a bare name is the newest version emulated, see
+        :func:`fakellama.personalities.all_versions`); personality_options: that server's
+        start-up options (vLLM's ``tool_parser``, Ollama's ``context_shift``); api_key:
+        refuse requests without it, as the server's own key setting; ctx_size, model: what
+        the server reports (and the context a prompt must fit); strict: answer only from fixtures;
         faults: a fault spec every request gets; metrics: serve /metrics (--metrics);
         realtime: replay streams with their recorded timing; request_log: called with one
         line per request (what ``python -m fakellama serve`` prints); keep_requests,
@@ -127,7 +131,10 @@ class FakeLlamaApp:
         256) and inputs longer than ubatch_size tokens refused as ``--ubatch-size`` does
         (see :mod:`fakellama.embeddings`).
         """
-        self.personality = personality_named(personality)
+        self.personality = personality_named(personality, personality_options)
+        if api_key and not self.personality.takes_api_key:
+            raise ValueError(f"{self.personality.spec} cannot require an API key: "
+                             f"{self.personality.no_key_reason}")
         self.store = FixtureStore(self.personality.endpoint)
         self._initial_fixtures = tuple(fixtures)
         self._initial_faults = faults
@@ -298,16 +305,30 @@ class FakeLlamaApp:
         if method == "OPTIONS" and (preflight := persona.preflight(request.headers.get("Origin"))):
             # A browser's preflight carries no key: answered before the key and loading checks.
             return _Outcome(reply=preflight, faults=faults, level=BUILTIN)
+        info = self.info
         if loading:
-            return _Outcome(reply=persona.loading(), faults=faults, level=FAULT)
+            if persona.loading_behaviour == "absent":
+                # Nothing listens until the model is loaded: the connection just ends.
+                return _Outcome(reply=Reply(0, b""), faults=replace(faults, close=True),
+                                level=FAULT)
+            if persona.loading_behaviour == "refuse":
+                return _Outcome(reply=persona.loading(), faults=faults, level=FAULT)
+            info = replace(self.info, loaded=False)  # "hold": the model loads on demand
         if faults.status:
             return _Outcome(reply=self._fault_status(faults), faults=faults, level=FAULT)
-        if self.api_key and path not in persona.public_paths and not self._authorized(request):
-            return _Outcome(reply=persona.unauthorized(), faults=faults, level=VALIDATION)
+        if self.api_key and persona.guards(method, path) and not self._authorized(request):
+            presented = request.headers.get("Authorization")
+            return _Outcome(reply=persona.unauthorized(presented), faults=faults,
+                            level=VALIDATION)
         endpoint = persona.endpoint(method, path)
         if endpoint is None:
             return _Outcome(reply=persona.not_found(method, path), faults=faults,
                             level=VALIDATION)
+        refused = persona.check_request(endpoint, request.headers, raw)
+        if refused is not None:
+            return _Outcome(reply=refused, faults=faults, level=VALIDATION)
+        if loading and (endpoint in persona.generating or endpoint in ollama_native.ENDPOINTS):
+            self._wait_for_load(header_faults)
         if endpoint in ollama_native.ENDPOINTS:
             return self._native(endpoint, method, path, raw, faults)
         if endpoint in fake_embeddings.ENDPOINTS and (
@@ -318,6 +339,8 @@ class FakeLlamaApp:
             body, bad = persona.parse_body(raw)
             if bad is not None:
                 return _Outcome(reply=bad, faults=faults, level=VALIDATION)
+        elif endpoint in ("model_one", "model_v0"):
+            body = {"model": persona.path_model(path)}
         stream = isinstance(body, dict) and body.get("stream") is True
         if endpoint in persona.generating:
             return self._generate(endpoint, method, path, body, stream, faults, self._replay)
@@ -338,7 +361,7 @@ class FakeLlamaApp:
             return outcome
         builtin = persona.builtin(endpoint)
         if builtin is not None:
-            reply = builtin(self.info, body)
+            reply = builtin(info, body)
             if endpoint == "slots" and reply.status == 200:
                 reply = self._slots_in_use(reply)
             return _Outcome(reply=reply, faults=faults, body=body,
@@ -358,6 +381,14 @@ class FakeLlamaApp:
         """
         persona = self.personality
         refusal = persona.validate(endpoint, body)
+        early = self._handler_refusal(body) if refusal is None else None
+        if early is not None:
+            # The server's own handler refuses it (unknown model, tools it was not started
+            # for): no fixture recorded from llama-server can answer for it.
+            return _Outcome(reply=early, faults=faults, body=body, level=VALIDATION)
+        # What was sent is kept as the request; matching and synthesis read it as
+        # llama-server would (the same object for llama-server itself).
+        sent, body = body, persona.as_llama_request(body)
         if refusal is None and self._explicit_ctx:
             refusal = self._overflow_refusal(body)
         match = self.store.find(endpoint, body, stream)
@@ -365,7 +396,7 @@ class FakeLlamaApp:
             match = None
         if match is not None:
             outcome = replay(match.fixture, match.level, body, stream, faults)
-            outcome.body = body
+            outcome.body = sent
             return outcome
         if refusal is None:
             refusal = self._overflow_refusal(body)
@@ -375,21 +406,24 @@ class FakeLlamaApp:
                 message += (f" (llama-server would answer {refusal.status} {refusal.error_type}: "
                             f"{refusal.message})")
             return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
-                            faults=faults, body=body, level=MISS)
+                            faults=faults, body=sent, level=MISS)
         if refusal is not None:
-            reply = persona.error(refusal.status, refusal.message, refusal.error_type,
-                                  **refusal.extra)
-            return _Outcome(reply=reply, faults=faults, body=body, level=VALIDATION)
+            extra = dict(refusal.extra)
+            source = extra.pop("source", None)
+            reply = persona.error(refusal.status, refusal.message, refusal.error_type, **extra)
+            if source:
+                reply = sourced(reply, source)
+            return _Outcome(reply=reply, faults=faults, body=sent, level=VALIDATION)
         try:
             fixture = synthesize.as_fixture(endpoint, body, self.info, stream)
         except Unsatisfiable as exc:
             message = (f"fakellama: cannot synthesize a reply for {method} {path}: {exc}; "
                        f"record a fixture for this request")
             return _Outcome(reply=persona.error(400, message, "invalid_request_error"),
-                            faults=faults, body=body, level=MISS)
+                            faults=faults, body=sent, level=MISS)
         outcome = replay(fixture, SYNTHESIZED, body, stream, faults)
         outcome.fixture = None
-        outcome.body = body
+        outcome.body = sent
         return outcome
 
     def _embeddings(self, endpoint: str, method: str, path: str, raw: bytes,
@@ -467,10 +501,31 @@ class FakeLlamaApp:
                             faults=faults, body=body, level=MISS)
         return _Outcome(reply=json_reply(200, value), faults=faults, body=body,
                         level=SYNTHESIZED)
+    def _handler_refusal(self, body: Any) -> Reply | None:
+        """What another server's chat handler refuses before generating (None: it goes on)."""
+        persona = self.personality
+        if persona.name == "llamacpp" or not isinstance(body, dict):
+            return None
+        model_check = getattr(persona, "model_refusal", None)
+        if model_check is not None:
+            refused: Reply | None = model_check(body.get("model"), self.info)
+            if refused is not None:
+                return refused
+        tools_check = getattr(persona, "tools_refusal", None)
+        return tools_check(body) if tools_check is not None else None
+
+    def _wait_for_load(self, header_faults: Faults) -> None:
+        """Hold a request until the model has loaded (a server that loads on demand)."""
+        with self._lock:
+            remaining = self._loading_until - time.monotonic()
+        time.sleep(max(remaining, header_faults.loading, 0.0))
 
     def _honest(self, match: Match, body: Any, invalid: bool) -> bool:
-        """Whether a matched fixture's reply is what llama-server would give this request."""
+        """Whether a matched fixture's reply is what this server would give this request."""
         fixture = match.fixture
+        if fixture.status >= 400 and \
+                fixture.metadata.get("personality", "llamacpp") != self.personality.name:
+            return False  # another server's recorded error is never this one's
         if match.level == "exact":
             # Equal but for stream framing, seed and ids: the recorded answer, error or not.
             # An invalid request is equal only if its volatile fields were valid too.
@@ -524,17 +579,21 @@ class FakeLlamaApp:
         return outcome
 
     def _authorized(self, request: Request) -> bool:
-        # As llama-server: Authorization, else X-Api-Key; either may carry "Bearer ".
-        key = request.headers.get("Authorization", "") or request.headers.get("X-Api-Key", "")
-        return key.removeprefix("Bearer ") == self.api_key
+        # Each server reads its key from its own header (llama-server also takes X-Api-Key).
+        return self.api_key is not None and self.personality.key_matches(request.headers,
+                                                                         self.api_key)
 
     def _overflow_refusal(self, body: Any) -> Refusal | None:
         if not isinstance(body, dict):
             return None
         n_prompt = count_prompt_tokens(body)
-        if n_prompt >= self.info.ctx_size:
-            return self.personality.overflow(n_prompt, self.info.ctx_size)
-        return None
+        max_tokens = None
+        for key in ("max_completion_tokens", "max_tokens", "n_predict"):
+            value = body.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                max_tokens = value
+                break
+        return self.personality.overflow(n_prompt, self.info.ctx_size, max_tokens)
 
     def _fault_status(self, faults: Faults) -> Reply:
         status = faults.status or 500

@@ -145,9 +145,9 @@ class FakeServer(BackgroundServer):
     ) -> None:
         """Serve a FakeLlamaApp (bundled fixtures unless fixtures_dir); port 0 = free port.
 
-        Every other keyword (personality, api_key, ctx_size, model, strict, faults, metrics,
-        realtime, embeddings, ubatch_size) goes to :class:`~fakellama.app.FakeLlamaApp`,
-        which documents them.
+        Every other keyword (personality such as ``"vllm@0.10"``, personality_options,
+        api_key, ctx_size, model, strict, faults, metrics, realtime, embeddings,
+        ubatch_size) goes to :class:`~fakellama.app.FakeLlamaApp`, which documents them.
         Connections stay open for keep_alive_max requests or keep_alive_timeout idle
         seconds, llama-server's defaults; a request body over max_body bytes is a 413.
         """

@@ -66,3 +66,36 @@ def test_serve_logs_one_line_per_request_unless_quiet(quiet: bool) -> None:
         assert lines == ["fakellama: POST /v1/chat/completions 200 exact chat-hello",
                          "fakellama: POST /v1/chat/completions 400 validation",
                          "fakellama: GET /health 200 exact health"]
+
+
+def test_serve_as_a_server_version_with_an_option() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakellama", "serve", "--port", "0", "--quiet",
+         "--personality", "vllm@0.10", "--personality-option", "tool_parser="],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        version = requests.get(url + "/version", timeout=10).json()
+        tools = requests.post(url + "/v1/chat/completions", timeout=10, json={
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]})
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert version == {"version": "0.10.0"}
+    assert tools.status_code == 400 and tools.json()["object"] == "error"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--personality", "vllm@0.9"], "emulates versions 0.10, 0.33"),
+    (["--personality", "vllm", "--personality-option", "tool_parser"], "expected NAME=VALUE"),
+    (["--personality", "ollama", "--api-key", "k"], "cannot require an API key"),
+])
+def test_a_bad_personality_exits_with_a_message(args: list[str], words: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "fakellama", "serve", "--port", "0", *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and words in result.stderr

@@ -145,13 +145,18 @@ def test_the_suite_targets_a_pool_of_servers(tmp_path: Path) -> None:
 
 
 # Clauses each emulated server version cannot meet, and why (the real server's reason).
+NO_SLOTS = "the server does not show whether it is still generating"
 NOT_ON = {
     "ollama": {"C10": "tool_choice='required' is not supported by ollama",
                "C13": "Ollama has no GBNF grammars", "C14": "Ollama has no GBNF grammars",
                "C15": "Ollama truncates an overlong prompt",
-               "C16": "Ollama has no API key setting: it has no authentication of its own"},
-    "vllm": {"C02": "does not listen until its model is loaded"},
-    "lmstudio": {"C13": "LM Studio has no GBNF grammars", "C14": "LM Studio has no GBNF"},
+               "C16": "Ollama has no API key setting: it has no authentication of its own",
+               "C21": NO_SLOTS, "C22": "ollama has no tokenizer endpoint",
+               "C26": "does not support thinking"},
+    "vllm": {"C02": "does not listen until its model is loaded", "C21": NO_SLOTS},
+    "lmstudio": {"C13": "LM Studio has no GBNF grammars", "C14": "LM Studio has no GBNF",
+                 "C21": NO_SLOTS, "C22": "lmstudio has no tokenizer endpoint",
+                 "C26": "think is not supported by lmstudio"},
 }
 
 
@@ -170,6 +175,9 @@ def test_the_suite_against_each_emulated_server_version(spec: str, tmp_path: Pat
         elif clause == "C10" and spec.startswith("lmstudio"):
             # No grammar to make the fake's synthesized reply a call written as text.
             assert outcome == "inconclusive", (clause, outcome, detail)
+        elif clause == "C26" and spec.startswith("vllm"):
+            # The control is accepted; the fake's model does not think.
+            assert outcome == "inconclusive" and "gave no reasoning" in detail, (clause, detail)
         else:
             assert outcome == "pass", (clause, outcome, detail)
 

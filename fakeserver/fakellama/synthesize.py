@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fakellama import api_streams
+from fakellama.convert import nominal_timings
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.matching import request_limit, request_stops
 from fakellama.personalities import ModelInfo
@@ -152,18 +154,6 @@ def _count(body: dict[str, Any]) -> int:
     return 1
 
 
-def _timings(prompt_n: int, predicted_n: int) -> dict[str, Any]:
-    # Nominal speeds (a millisecond per generated token): the fake has no model to time.
-    prompt_ms = prompt_n * 0.05
-    predicted_ms = float(predicted_n)
-    return {"cache_n": 0, "prompt_n": prompt_n, "prompt_ms": prompt_ms,
-            "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
-            "prompt_per_second": 1e3 * prompt_n / prompt_ms if prompt_ms else 0.0,
-            "predicted_n": predicted_n, "predicted_ms": predicted_ms,
-            "predicted_per_token_ms": predicted_ms / predicted_n if predicted_n else 0.0,
-            "predicted_per_second": 1e3 * predicted_n / predicted_ms if predicted_ms else 0.0}
-
-
 def _usage(prompt_n: int, predicted_n: int) -> dict[str, Any]:
     return {"completion_tokens": predicted_n, "prompt_tokens": prompt_n,
             "total_tokens": prompt_n + predicted_n, "prompt_tokens_details": {"cached_tokens": 0}}
@@ -181,10 +171,11 @@ def _token_logprobs(text: str) -> list[dict[str, Any]]:
 
 @dataclass
 class Synthesized:
-    """A synthesized answer: a JSON body, or the data payloads of a stream."""
+    """A synthesized answer: a JSON body, the data payloads of a stream, or its framed events."""
 
     body: Any = None
     payloads: list[str] | None = None
+    framed: list[str] | None = None  # whole `event:` / `data:` blocks (Anthropic, Responses)
 
 
 _PATHS = {"chat": "/v1/chat/completions", "completion": "/completion",
@@ -200,15 +191,16 @@ def as_fixture(endpoint: str, body: dict[str, Any], info: ModelInfo, stream: boo
     """
     if endpoint == "chat":
         made = chat(body, info, stream)
-    elif endpoint in ("anthropic", "responses"):
-        if stream:
-            raise Unsatisfiable(f"the fake does not synthesize streams for the {endpoint} API")
-        made = anthropic(body, info) if endpoint == "anthropic" else responses(body, info)
+    elif endpoint == "anthropic":
+        made = anthropic(body, info, stream)
+    elif endpoint == "responses":
+        made = responses(body, info, stream)
     else:
         made = completion(body, info, stream, oai=endpoint == "oai_completion")
     path, metadata = _PATHS[endpoint], {"authored": AUTHORED}
-    if made.payloads is not None:
-        events = tuple(SseEvent(0.0, sse_event(p)) for p in made.payloads)
+    if made.payloads is not None or made.framed is not None:
+        events = tuple(SseEvent(0.0, raw) for raw in made.framed or ()) or tuple(
+            SseEvent(0.0, sse_event(p)) for p in made.payloads or ())
         return Fixture("synthesized", "POST", path, body, 200,
                        {"Content-Type": SSE_CONTENT_TYPE}, events=events, metadata=metadata)
     return Fixture("synthesized", "POST", path, body, 200, {"Content-Type": JSON_CONTENT_TYPE},
@@ -242,7 +234,7 @@ def chat(body: dict[str, Any], info: ModelInfo, stream: bool) -> Synthesized:
             "choices": choices, "created": head["created"], "model": head["model"],
             "system_fingerprint": head["system_fingerprint"], "object": "chat.completion",
             "usage": _usage(prompt_n, predicted), "id": head["id"],
-            "timings": _timings(prompt_n, predicted)})
+            "timings": nominal_timings(prompt_n, predicted)})
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     return Synthesized(payloads=list(_chat_stream(head, generations, logprobs, include_usage,
@@ -280,7 +272,7 @@ def _chat_stream(head: dict[str, Any], generations: list[Generation], logprobs: 
         usage_chunk = _chunk(head, [])
         usage_chunk["usage"] = _usage(prompt_n, predicted)
         finals.append(usage_chunk)
-    finals[-1]["timings"] = _timings(prompt_n, predicted)
+    finals[-1]["timings"] = nominal_timings(prompt_n, predicted)
     yield from (dumps(f) for f in finals)
     yield DONE
 
@@ -315,7 +307,7 @@ def _text_completion(head: dict[str, Any], results: list[tuple[str, Generation]]
         out["usage"] = _usage(prompt_n, predicted)
         out = {**{k: out[k] for k in ("choices", "created", "model", "system_fingerprint",
                                       "object", "usage", "id")},
-               "timings": _timings(prompt_n, predicted)}
+               "timings": nominal_timings(prompt_n, predicted)}
         return Synthesized(body=out)
     payloads = []
     for index, (_, gen) in enumerate(results):
@@ -328,7 +320,7 @@ def _text_completion(head: dict[str, Any], results: list[tuple[str, Generation]]
         payloads.append(dumps(last))
     final = json.loads(payloads[-1])
     final["usage"] = _usage(prompt_n, predicted)
-    final["timings"] = _timings(prompt_n, predicted)
+    final["timings"] = nominal_timings(prompt_n, predicted)
     payloads[-1] = dumps(final)
     payloads.append(DONE)
     return Synthesized(payloads=payloads)
@@ -352,7 +344,7 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
                 "prompt": prompt, "has_new_line": "\n" in gen.text, "truncated": False,
                 "stop_type": _stop_type(gen), "stopping_word": gen.stopping_word,
                 "tokens_cached": prompt_n + gen.tokens,
-                "timings": _timings(prompt_n, gen.tokens)}
+                "timings": nominal_timings(prompt_n, gen.tokens)}
 
     if not stream:
         if len(results) == 1:
@@ -371,36 +363,80 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
     return Synthesized(payloads=payloads)
 
 
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+def _anthropic_generation_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The chat body an Anthropic request becomes, with a named tool_choice kept by name.
 
-
-def anthropic(body: dict[str, Any], info: ModelInfo) -> Synthesized:
-    """An Anthropic Messages reply (non-stream) for a valid request."""
+    llama-server turns {"type": "tool", "name": ...} into "required" (any tool); a model
+    calling the named one satisfies both, so the fake calls that one when it is offered.
+    """
     chat_body = anthropic_as_chat(body)
+    choice = body.get("tool_choice")
+    name = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "tool" \
+        else None
+    offered = [t["function"].get("name") for t in chat_body.get("tools") or []]
+    if isinstance(name, str) and name in offered:
+        chat_body["tool_choice"] = {"type": "function", "function": {"name": name}}
+    return chat_body
+
+
+def _per_character(text: str) -> list[str]:
+    # One token per character, as the chat streams the fake synthesizes.
+    return list(text)
+
+
+def anthropic(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
+    """An Anthropic Messages reply (or its event stream) for a valid request."""
+    chat_body = _anthropic_generation_body(body)
     gen = generate(chat_body, chat=True)
-    reason = "stop_sequence" if gen.stopping_word else _STOP_REASONS[gen.finish]
-    return Synthesized(body={
+    # As to_json_anthropic: a stop word or the end of turn is "end_turn" (the word goes in
+    # stop_sequence), a tool call "tool_use", the token limit "max_tokens".
+    reason = "max_tokens" if gen.finish == "length" else (
+        "tool_use" if gen.call is not None else "end_turn")
+    content: list[dict[str, Any]] = []
+    if gen.text:
+        content.append({"type": "text", "text": gen.text})
+    if gen.call is not None:
+        content.append({"type": "tool_use", "id": random_id(), "name": gen.call["name"],
+                        "input": json.loads(gen.call["arguments"])})
+    message = {
         "id": "chatcmpl-" + random_id(), "type": "message", "role": "assistant",
-        "content": [{"type": "text", "text": gen.text}], "model": info.name,
+        "content": content, "model": info.name,
         "stop_reason": reason, "stop_sequence": gen.stopping_word or None,
         "usage": {"cache_read_input_tokens": 0, "input_tokens": count_prompt_tokens(chat_body),
-                  "output_tokens": gen.tokens}})
+                  "output_tokens": gen.tokens}}
+    if not stream:
+        return Synthesized(body=message)
+    if gen.call is not None:
+        content[-1] = dict(content[-1], arguments=gen.call["arguments"])
+    events = api_streams.anthropic_events(message, _per_character)
+    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
 
 
-def responses(body: dict[str, Any], info: ModelInfo) -> Synthesized:
-    """A Responses API reply (non-stream) for a valid request."""
+def responses(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
+    """A Responses API reply (or its event stream) for a valid request."""
     chat_body = responses_as_chat(body)
     gen = generate(chat_body, chat=True)
     now = int(time.time())
     prompt_n = count_prompt_tokens(chat_body)
-    return Synthesized(body={
+    output: list[dict[str, Any]] = []
+    if gen.text:
+        output.append({"content": [{"type": "output_text", "annotations": [], "logprobs": [],
+                                    "text": gen.text}],
+                       "id": "msg_" + random_id(), "role": "assistant", "status": "completed",
+                       "type": "message"})
+    if gen.call is not None:
+        call_id = random_id()  # llama-server's one id per call, behind two prefixes
+        output.append({"id": "fc_" + call_id, "type": "function_call", "status": "completed",
+                       "arguments": gen.call["arguments"], "call_id": "call_" + call_id,
+                       "name": gen.call["name"]})
+    response = {
         "completed_at": now, "created_at": now, "id": "resp_" + random_id(),
-        "model": info.name, "object": "response",
-        "output": [{"content": [{"type": "output_text", "annotations": [], "logprobs": [],
-                                 "text": gen.text}],
-                    "id": "msg_" + random_id(), "role": "assistant", "status": "completed",
-                    "type": "message"}],
-        "status": "completed",
+        "model": info.name, "object": "response", "output": output, "status": "completed",
         "usage": {"input_tokens": prompt_n, "output_tokens": gen.tokens,
                   "total_tokens": prompt_n + gen.tokens,
-                  "input_tokens_details": {"cached_tokens": 0}}})
+                  "input_tokens_details": {"cached_tokens": 0}}}
+    if not stream:
+        return Synthesized(body=response)
+    events = api_streams.responses_events(response, _per_character,
+                                          nominal_timings(prompt_n, gen.tokens))
+    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])

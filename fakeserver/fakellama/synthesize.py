@@ -120,6 +120,10 @@ def _chosen_tool(body: dict[str, Any]) -> dict[str, Any] | None:
 def generate(body: dict[str, Any], chat: bool) -> Generation:
     """Decide one choice's output for a valid request."""
     limit = request_limit(body)
+    if limit == 0:
+        # llama-server checks the budget only after a token is generated, so a limit of 0
+        # still gives one token (cut, finish_reason "length").
+        limit = 1
     grammar = body.get("grammar")
     if isinstance(grammar, str) and grammar:
         raise Unsatisfiable("the reply is constrained by a GBNF grammar, which the fake cannot "

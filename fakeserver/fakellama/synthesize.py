@@ -10,6 +10,8 @@ cuts the text and gives ``finish_reason: "length"``, a ``stop`` string ends it e
 gives that many choices, a ``json_schema`` / ``response_format`` is answered with an
 instance that validates, ``tool_choice: "required"`` or a named tool with a call whose
 arguments validate against the tool's ``parameters``, ``logprobs`` with one entry per token.
+The Anthropic Messages and Responses APIs get the same generation in their own shapes, and
+their streams are built from the finished reply by ``api_streams``.
 """
 
 from __future__ import annotations

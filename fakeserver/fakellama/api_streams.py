@@ -242,6 +242,30 @@ def responses_events(response: dict[str, Any], split: Splitter,
     return [*events, *closing, ("response.completed", completed)]
 
 
+def interleave(streams: list[list[Event]]) -> list[Event]:
+    """Several choices' streams (a Responses request with ``n`` > 1) as llama-server sends them.
+
+    Each choice is a whole stream of its own, and llama-server decodes the choices' slots in
+    one batch: every step sends one token of each choice in turn, a choice's opening events
+    with its first token and its closing events right after its last.
+    """
+    steps: list[list[list[Event]]] = []
+    for events in streams:
+        deltas = [i for i, (name, _) in enumerate(events) if name.endswith(".delta")]
+        if not deltas:
+            steps.append([events])
+            continue
+        cuts = [deltas[0] + 1, *(i + 1 for i in deltas[1:-1])]
+        bounds = zip([0, *cuts], [*cuts, len(events)], strict=True)
+        steps.append([events[start:end] for start, end in bounds])
+    out: list[Event] = []
+    for step in range(max((len(s) for s in steps), default=0)):
+        for choice in steps:
+            if step < len(choice):
+                out += choice[step]
+    return out
+
+
 def assemble_responses(events: list[Event]) -> dict[str, Any]:
     """The /v1/responses body a non-stream request gets, from a recorded stream."""
     completed = _event_data(events, "response.completed")

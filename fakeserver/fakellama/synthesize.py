@@ -419,11 +419,28 @@ def anthropic(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Sy
 
 
 def responses(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
-    """A Responses API reply (or its event stream) for a valid request."""
+    """A Responses API reply (or its event stream) for a valid request.
+
+    With ``n`` > 1 llama-server answers one whole response per choice: a JSON array, or
+    their streams interleaved token by token.
+    """
     chat_body = responses_as_chat(body)
-    gen = generate(chat_body, chat=True)
-    now = int(time.time())
     prompt_n = count_prompt_tokens(chat_body)
+    replies = [_one_response(generate(chat_body, chat=True), info, prompt_n)
+               for _ in range(_count(chat_body))]
+    if not stream:
+        bodies = [response for response, _ in replies]
+        return Synthesized(body=bodies[0] if len(bodies) == 1 else bodies)
+    streams = [api_streams.responses_events(response, _per_character,
+                                            nominal_timings(prompt_n, tokens))
+               for response, tokens in replies]
+    events = api_streams.interleave(streams)
+    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
+
+
+def _one_response(gen: Generation, info: ModelInfo, prompt_n: int) -> tuple[dict[str, Any], int]:
+    """One choice as a whole /v1/responses body, with the tokens it generated."""
+    now = int(time.time())
     output: list[dict[str, Any]] = []
     if gen.text:
         output.append({"content": [{"type": "output_text", "annotations": [], "logprobs": [],
@@ -441,8 +458,4 @@ def responses(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Sy
         "usage": {"input_tokens": prompt_n, "output_tokens": gen.tokens,
                   "total_tokens": prompt_n + gen.tokens,
                   "input_tokens_details": {"cached_tokens": 0}}}
-    if not stream:
-        return Synthesized(body=response)
-    events = api_streams.responses_events(response, _per_character,
-                                          nominal_timings(prompt_n, gen.tokens))
-    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
+    return response, gen.tokens

@@ -323,3 +323,31 @@ def test_a_token_limit_of_zero_still_gives_one_token_as_llama_server_does(
     reply = requests.post(fake_llama_server.url + path, json=body, timeout=10).json()
     usage = reply["usage"]
     assert usage.get("completion_tokens", usage.get("output_tokens")) == 1
+
+
+def test_several_responses_choices_are_whole_responses_interleaved_token_by_token(
+        fake_llama_server: FakeServer) -> None:
+    # What the pinned llama-server sent for n=2: one response per choice, both decoded in
+    # one batch, each choice's closing events right after its last token.
+    body = {"input": "Hi", "n": 2, "max_output_tokens": 3}
+    _, events = _stream(fake_llama_server, RESPONSES, body)
+    owner: dict[str, int] = {}  # response and item ids -> the choice they belong to
+    choices = 0
+    for name, data in events:
+        if name == "response.created":
+            owner[data["response"]["id"]] = choices
+            choices += 1
+        elif name == "response.output_item.added":
+            owner[data["item"]["id"]] = choices - 1  # the response opened just before
+    seen = [(owner[(d.get("response") or {}).get("id") or d.get("item_id")
+                   or d["item"]["id"]], n.removeprefix("response.")) for n, d in events]
+    opening = ["created", "in_progress", "output_item.added", "content_part.added",
+               "output_text.delta"]
+    closing = ["output_text.done", "content_part.done", "output_item.done", "completed"]
+    assert seen == ([(0, n) for n in opening] + [(1, n) for n in opening]
+                    + [(0, "output_text.delta"), (1, "output_text.delta"),
+                       (0, "output_text.delta")] + [(0, n) for n in closing]
+                    + [(1, "output_text.delta")] + [(1, n) for n in closing])
+    whole = requests.post(fake_llama_server.url + RESPONSES, json=body, timeout=10).json()
+    assert [r["output"][0]["content"][0]["text"] for r in whole] == ["fak", "fak"]
+    assert whole[0]["id"] != whole[1]["id"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,16 @@ class Generation:
     tokens: int
     call: dict[str, Any] | None = None
     stopping_word: str = ""
+    # A prefilled assistant turn the text starts with: not generated, so not counted,
+    # cut or searched for stop words, and streamed with the first generated token.
+    prefill: str = ""
+
+    def pieces(self) -> list[str]:
+        """The text as streamed: one token (character) a chunk, the prefill with the first."""
+        generated = list(self.text[len(self.prefill):])
+        if not generated:
+            return [self.prefill] if self.prefill else []
+        return [self.prefill + generated[0], *generated[1:]]
 
 
 def _content_text(content: Any) -> str:
@@ -72,13 +82,17 @@ def reply_text(body: dict[str, Any]) -> str:
         asked = prompts[0] if prompts else ""
     asked = " ".join(asked.split())[:200]
     text = PREFIX + (asked or _DEFAULT_TEXT)
+    prefill = _prefill(body)
+    return prefill + " " + text if prefill else text
+
+
+def _prefill(body: dict[str, Any]) -> str:
+    """The text of a prefilled last assistant turn, which llama-server continues ("" if none)."""
     messages = body.get("messages")
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
             and messages[-1].get("role") == "assistant" and not messages[-1].get("tool_calls"):
-        # A last assistant turn is prefilled: llama-server continues it, and the reply's
-        # content starts with the prefilled text.
-        text = _content_text(messages[-1].get("content")) + " " + text
-    return text
+        return _content_text(messages[-1].get("content"))
+    return ""
 
 
 def prompt_texts(prompt: Any) -> list[str]:
@@ -139,7 +153,11 @@ def generate(body: dict[str, Any], chat: bool) -> Generation:
             return Generation("", "length", limit)
         return Generation("", "tool_calls", spent, call=call)
     schema = reply_schema(body) if chat else body.get("json_schema")
+    prefill = _prefill(body) if chat and schema is None else ""
+    # The reply's content is the prefill and what follows it; only what follows is
+    # generated, so only that counts against the limit and is searched for stop words.
     text = json.dumps(instance(schema)) if schema is not None else reply_text(body)
+    text = text[len(prefill):]
     finish, stopping_word = "stop", ""
     stops = [(text.find(s), s) for s in request_stops(body) if s in text]
     if stops:
@@ -149,8 +167,9 @@ def generate(body: dict[str, Any], chat: bool) -> Generation:
     spent = len(raw) + len(stopping_word.encode())
     if limit is not None and len(raw) > limit or (limit is not None and spent > limit):
         text = raw[:limit].decode("utf-8", errors="ignore")
-        return Generation(text, "length", limit)
-    return Generation(text, finish, spent, stopping_word=stopping_word)
+        return Generation(prefill + text, "length", limit, prefill=prefill)
+    return Generation(prefill + text, finish, spent, stopping_word=stopping_word,
+                      prefill=prefill)
 
 
 def _count(body: dict[str, Any]) -> int:
@@ -234,7 +253,7 @@ def chat(body: dict[str, Any], info: ModelInfo, stream: bool) -> Synthesized:
             choice: dict[str, Any] = {"finish_reason": gen.finish, "index": index,
                                       "message": message}
             if logprobs and gen.text:
-                choice["logprobs"] = {"content": _token_logprobs(gen.text)}
+                choice["logprobs"] = {"content": _token_logprobs(gen.text[len(gen.prefill):])}
             choices.append(choice)
         return Synthesized(body={
             "choices": choices, "created": head["created"], "model": head["model"],
@@ -261,9 +280,11 @@ def _chat_stream(head: dict[str, Any], generations: list[Generation], logprobs: 
 
     for index, gen in enumerate(generations):
         yield delta(index, {"role": "assistant", "content": None})
-        for char in gen.text:
-            extra = {"logprobs": {"content": _token_logprobs(char)}} if logprobs else None
-            yield delta(index, {"content": char}, extra)
+        for piece in gen.pieces():
+            # A token's logprobs are for the generated token, not the prefill before it.
+            token = piece[len(gen.prefill):] if piece.startswith(gen.prefill) else piece
+            extra = {"logprobs": {"content": _token_logprobs(token)}} if logprobs else None
+            yield delta(index, {"content": piece}, extra)
         if gen.call is not None:
             arguments = gen.call["arguments"]
             first = {"index": 0, "id": random_id(), "type": "function",
@@ -385,9 +406,11 @@ def _anthropic_generation_body(body: dict[str, Any]) -> dict[str, Any]:
     return chat_body
 
 
-def _per_character(text: str) -> list[str]:
-    # One token per character, as the chat streams the fake synthesizes.
-    return list(text)
+def _per_token(gen: Generation) -> Callable[[str], list[str]]:
+    """How a choice's text is split into stream events: as the chat stream splits it."""
+    def split(text: str) -> list[str]:
+        return gen.pieces() if text == gen.text else list(text)
+    return split
 
 
 def anthropic(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
@@ -414,7 +437,7 @@ def anthropic(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Sy
         return Synthesized(body=message)
     if gen.call is not None:
         content[-1] = dict(content[-1], arguments=gen.call["arguments"])
-    events = api_streams.anthropic_events(message, _per_character)
+    events = api_streams.anthropic_events(message, _per_token(gen))
     return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
 
 
@@ -426,14 +449,14 @@ def responses(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Sy
     """
     chat_body = responses_as_chat(body)
     prompt_n = count_prompt_tokens(chat_body)
-    replies = [_one_response(generate(chat_body, chat=True), info, prompt_n)
-               for _ in range(_count(chat_body))]
+    generations = [generate(chat_body, chat=True) for _ in range(_count(chat_body))]
+    replies = [_one_response(gen, info, prompt_n) for gen in generations]
     if not stream:
         bodies = [response for response, _ in replies]
         return Synthesized(body=bodies[0] if len(bodies) == 1 else bodies)
-    streams = [api_streams.responses_events(response, _per_character,
+    streams = [api_streams.responses_events(response, _per_token(gen),
                                             nominal_timings(prompt_n, tokens))
-               for response, tokens in replies]
+               for (response, tokens), gen in zip(replies, generations, strict=True)]
     events = api_streams.interleave(streams)
     return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
 

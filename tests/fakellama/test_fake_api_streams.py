@@ -351,3 +351,31 @@ def test_several_responses_choices_are_whole_responses_interleaved_token_by_toke
     whole = requests.post(fake_llama_server.url + RESPONSES, json=body, timeout=10).json()
     assert [r["output"][0]["content"][0]["text"] for r in whole] == ["fak", "fak"]
     assert whole[0]["id"] != whole[1]["id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", MESSAGES])
+def test_a_prefilled_assistant_turn_is_not_counted_and_streams_with_the_first_token(
+        fake_llama_server: FakeServer, path: str) -> None:
+    # As the pinned llama-server: the reply starts with the prefill, max_tokens counts
+    # only the tokens after it, and the first streamed delta carries the prefill.
+    body = {"model": "m", "max_tokens": 3,
+            "messages": [{"role": "user", "content": "Say hi."},
+                         {"role": "assistant", "content": "Hello"}]}
+    whole = requests.post(fake_llama_server.url + path, json=body, timeout=10).json()
+    if path == MESSAGES:
+        text, tokens = whole["content"][0]["text"], whole["usage"]["output_tokens"]
+    else:
+        text = whole["choices"][0]["message"]["content"]
+        tokens = whole["usage"]["completion_tokens"]
+    assert (text, tokens) == ("Hello fa", 3)
+    reply = requests.post(fake_llama_server.url + path, json=dict(body, stream=True),
+                          timeout=10)
+    if path == MESSAGES:
+        pieces = [d["delta"]["text"] for n, d in _parse(reply.text)
+                  if n == "content_block_delta"]
+    else:
+        chunks = [json.loads(b[len("data: "):]) for b in reply.text.split("\n\n")
+                  if b.startswith("data: {")]
+        pieces = [c["choices"][0]["delta"]["content"] for c in chunks
+                  if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert pieces == ["Hello ", "f", "a"]

@@ -184,7 +184,8 @@ def test_connection_handling_agrees(servers: tuple[str, str], ask_close: bool,
 # The Anthropic Messages and OpenAI Responses APIs stream named events. A request no fixture
 # covers gets the fake's synthesized stream: its text differs (and so the number of delta
 # events), its event names, order and fields must not. Only requests where the scripted
-# model and the fake answer alike are sent: text, a cut text, a forced tool call.
+# model and the fake answer alike are sent: text, a cut text, a continued prefill, a forced
+# tool call.
 WEATHER_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string"}},
                       "required": ["city"]}
 API_STREAMS = [
@@ -196,6 +197,10 @@ API_STREAMS = [
      {"model": "m", "max_tokens": 64, "tool_choice": {"type": "any"},
       "tools": [{"name": "get_weather", "input_schema": WEATHER_PARAMETERS}],
       "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
+    ("messages prefill", "/v1/messages",
+     {"model": "m", "max_tokens": 3, "messages": [
+         {"role": "user", "content": "Tell a joke"},
+         {"role": "assistant", "content": "<tool_call>"}]}),
     ("responses text", "/v1/responses", {"input": "Tell a joke", "max_output_tokens": 64}),
     ("responses max_output_tokens", "/v1/responses",
      {"input": "Tell a joke", "max_output_tokens": 2}),

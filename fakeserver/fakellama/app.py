@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from fakellama import convert, ollama_native, synthesize
+from fakellama import api_streams, convert, ollama_native, synthesize
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
@@ -522,7 +522,10 @@ class FakeLlamaApp:
             previous_t = event.t
             raw = event.raw
             if (faults.malformed_sse or faults.malformed_json) and index == min(1, len(events) - 1):
-                raw = broken
+                named = api_streams.named_event(raw)
+                # A named event (Anthropic, Responses) keeps its name; its data is cut.
+                raw = broken if named is None else \
+                    f"event: {named[0]}\ndata: {named[1][: len(named[1]) // 2]}\n\n"
             yield raw.encode("utf-8")
 
 

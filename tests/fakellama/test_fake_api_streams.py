@@ -379,3 +379,16 @@ def test_a_prefilled_assistant_turn_is_not_counted_and_streams_with_the_first_to
         pieces = [c["choices"][0]["delta"]["content"] for c in chunks
                   if c["choices"] and c["choices"][0]["delta"].get("content")]
     assert pieces == ["Hello ", "f", "a"]
+
+
+def test_malformed_sse_cuts_a_named_events_data_and_keeps_its_name(
+        fake_llama_server: FakeServer) -> None:
+    reply = requests.post(fake_llama_server.url + MESSAGES, timeout=10,
+                          headers={"X-Fake-Fault": "malformed_sse"},
+                          json={"model": "m", "max_tokens": 8, "stream": True,
+                                "messages": [{"role": "user", "content": "Tell a joke"}]})
+    second = reply.text.split("\n\n")[1]
+    name, data = second.split("\n")
+    assert name == "event: content_block_start"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(data.removeprefix("data: "))

@@ -130,11 +130,13 @@ def assemble_anthropic(events: list[Event]) -> dict[str, Any]:
     pieces: dict[int, list[str]] = {}
     for name, data in events:
         index = data.get("index")
-        if name == "content_block_start" and isinstance(index, int):
-            blocks[index] = dict(data.get("content_block") or {})
+        block = data.get("content_block")
+        if name == "content_block_start" and isinstance(index, int) and isinstance(block, dict):
+            blocks[index] = dict(block)
             pieces[index] = []
-        elif name == "content_block_delta" and index in pieces:
-            part = data.get("delta") or {}
+        elif name == "content_block_delta" and index in pieces \
+                and isinstance(data.get("delta"), dict):
+            part = data["delta"]
             for key in ("text", "thinking", "partial_json"):
                 if isinstance(part.get(key), str):
                     pieces[index].append(part[key])
@@ -178,6 +180,8 @@ def responses_events(response: dict[str, Any], split: Splitter,
     closing: list[Event] = []
     output: list[dict[str, Any]] = []
     for item in response.get("output") or []:
+        if not isinstance(item, dict):
+            continue  # a hand-written fixture's odd item: nothing a stream could carry
         kind, item_id = item.get("type"), item.get("id")
         if kind == "reasoning":
             text = _item_text(item, "reasoning_text")
@@ -272,7 +276,7 @@ def assemble_responses(events: list[Event]) -> dict[str, Any]:
     response = completed[-1].get("response", {}) if completed else {}
     output = []
     for item in response.get("output") or []:
-        kind = item.get("type")
+        kind = item.get("type") if isinstance(item, dict) else None
         if kind == "reasoning":
             output.append({"id": item.get("id"), "summary": [], "type": "reasoning",
                            "content": item.get("content"), "encrypted_content": "",

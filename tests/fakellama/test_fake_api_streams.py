@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 import requests
 
+from fakellama.convert import assemble, split
 from fakellama.fixtures import Fixture, bundled_dir, load_dir
 from fakellama.server import FakeServer
 
@@ -392,3 +393,43 @@ def test_malformed_sse_cuts_a_named_events_data_and_keeps_its_name(
     assert name == "event: content_block_start"
     with pytest.raises(json.JSONDecodeError):
         json.loads(data.removeprefix("data: "))
+
+
+def test_thinking_and_reasoning_split_into_llama_servers_blocks_and_assemble_back() -> None:
+    # No scripted recording has reasoning; the order is server-task.cpp's: thinking (or
+    # reasoning) first, its signature_delta just before the blocks close, then text.
+    message = {"id": "chatcmpl-x", "type": "message", "role": "assistant", "content": [
+        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
+        {"type": "text", "text": "Hi there"}], "model": "m", "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"cache_read_input_tokens": 0, "input_tokens": 5, "output_tokens": 6}}
+    events = split(message, False)
+    parsed = _parse("".join(e.raw for e in events))
+    assert [(n, d.get("index"), (d.get("delta") or {}).get("type")) for n, d in parsed] == [
+        ("message_start", None, None), ("content_block_start", 0, None),
+        ("content_block_delta", 0, "thinking_delta"), ("content_block_delta", 0, "thinking_delta"),
+        ("content_block_delta", 0, "thinking_delta"), ("content_block_start", 1, None),
+        ("content_block_delta", 1, "text_delta"), ("content_block_delta", 1, "text_delta"),
+        ("content_block_delta", 0, "signature_delta"), ("content_block_stop", 0, None),
+        ("content_block_stop", 1, None), ("message_delta", None, None),
+        ("message_stop", None, None)]
+    assert assemble(events) == (200, message)
+    response = {"completed_at": 1, "created_at": 1, "id": "resp_x", "model": "m",
+                "object": "response", "output": [
+                    {"id": "rs_x", "summary": [], "type": "reasoning",
+                     "content": [{"text": "Let me think.", "type": "reasoning_text"}],
+                     "encrypted_content": "", "status": "completed"},
+                    {"content": [{"type": "output_text", "annotations": [], "logprobs": [],
+                                  "text": "Hi there"}],
+                     "id": "msg_x", "role": "assistant", "status": "completed",
+                     "type": "message"}],
+                "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 6,
+                                                 "total_tokens": 11,
+                                                 "input_tokens_details": {"cached_tokens": 0}}}
+    events = split(response, False)
+    names = [n for n, _ in _parse("".join(e.raw for e in events))]
+    assert names[2:4] == ["response.output_item.added", "response.reasoning_text.delta"]
+    assert names[-5:] == ["response.output_item.done", "response.output_text.done",
+                          "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert assemble(events) == (200, response)

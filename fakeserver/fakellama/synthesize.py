@@ -280,9 +280,9 @@ def _chat_stream(head: dict[str, Any], generations: list[Generation], logprobs: 
 
     for index, gen in enumerate(generations):
         yield delta(index, {"role": "assistant", "content": None})
-        for piece in gen.pieces():
+        for position, piece in enumerate(gen.pieces()):
             # A token's logprobs are for the generated token, not the prefill before it.
-            token = piece[len(gen.prefill):] if piece.startswith(gen.prefill) else piece
+            token = piece[len(gen.prefill):] if position == 0 else piece
             extra = {"logprobs": {"content": _token_logprobs(token)}} if logprobs else None
             yield delta(index, {"content": piece}, extra)
         if gen.call is not None:

@@ -15,8 +15,7 @@ What may differ, and is not compared (docs/fixtures.md, "What the fake cannot kn
   ``grammar`` (the fake cannot parse or satisfy one), a named ``tool_choice`` (the scripted
   model cannot follow it; the fake answers as a compliant model), prompts near the context
   size (the two count tokens differently), ``/detokenize`` of ids outside the fake's
-  vocabulary (the real error names the real model's vocabulary size), streams on
-  ``/v1/messages`` and ``/v1/responses`` (the fake answers those APIs whole only), an
+  vocabulary (the real error names the real model's vocabulary size), an
   empty completion prompt with ``n`` (the pinned llama-server never answers it).
 """
 
@@ -133,9 +132,9 @@ def bodies(draw: st.DrawFn, path: str) -> bytes | None:
     if draw(st.booleans()):
         body.pop(draw(st.sampled_from(sorted(body))), None)
     if path in ("/v1/messages", "/v1/responses"):
-        # Streams are not synthesized there; chat-shaped tools become nameless tools that
-        # the scripted model's tool grammar then fails on (a model's doing, not the API's).
-        for name in ("stream", "tools", "tool_choice"):
+        # Chat-shaped tools become nameless tools that the scripted model's tool grammar
+        # then fails on (a model's doing, not the API's).
+        for name in ("tools", "tool_choice"):
             body.pop(name, None)
     if body.get("prompt") in ("", []) and "n" in body:
         del body["n"]  # llama-server never answers an empty prompt with n > 1 (it hangs)

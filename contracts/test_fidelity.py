@@ -179,3 +179,58 @@ def test_connection_handling_agrees(servers: tuple[str, str], ask_close: bool,
                                     stream: bool) -> None:
     real, fake = (_connection_headers(url, ask_close, stream) for url in servers)
     assert fake == real
+
+
+# The Anthropic Messages and OpenAI Responses APIs stream named events. A request no fixture
+# covers gets the fake's synthesized stream: its text differs (and so the number of delta
+# events), its event names, order and fields must not. Only requests where the scripted
+# model and the fake answer alike are sent: text, a cut text, a continued prefill, a forced
+# tool call.
+WEATHER_PARAMETERS = {"type": "object", "properties": {"city": {"type": "string"}},
+                      "required": ["city"]}
+API_STREAMS = [
+    ("messages text", "/v1/messages",
+     {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "Tell a joke"}]}),
+    ("messages max_tokens", "/v1/messages",
+     {"model": "m", "max_tokens": 2, "messages": [{"role": "user", "content": "Tell a joke"}]}),
+    ("messages forced tool", "/v1/messages",
+     {"model": "m", "max_tokens": 64, "tool_choice": {"type": "any"},
+      "tools": [{"name": "get_weather", "input_schema": WEATHER_PARAMETERS}],
+      "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
+    ("messages prefill", "/v1/messages",
+     {"model": "m", "max_tokens": 3, "messages": [
+         {"role": "user", "content": "Tell a joke"},
+         {"role": "assistant", "content": "<tool_call>"}]}),
+    ("responses text", "/v1/responses", {"input": "Tell a joke", "max_output_tokens": 64}),
+    ("responses max_output_tokens", "/v1/responses",
+     {"input": "Tell a joke", "max_output_tokens": 2}),
+    ("responses forced tool", "/v1/responses",
+     {"input": "Weather in Oslo?", "max_output_tokens": 64, "tool_choice": "required",
+      "tools": [{"type": "function", "name": "get_weather",
+                 "parameters": WEATHER_PARAMETERS}]}),
+]
+
+
+def named_event_outline(resp: requests.Response) -> list[tuple[str, Any]]:
+    """(event name, data shape) of a named-event stream, a run of equal deltas once."""
+    outline: list[tuple[str, Any]] = []
+    for block in resp.text.split("\n\n"):
+        if not block:
+            continue
+        name_line, _, data_line = block.partition("\n")
+        assert name_line.startswith("event: ") and data_line.startswith("data: "), block
+        item = (name_line[len("event: "):], shape(json.loads(data_line[len("data: "):])))
+        if not outline or outline[-1] != item or not item[0].endswith("delta"):
+            outline.append(item)
+    return outline
+
+
+@pytest.mark.parametrize(("name", "path", "body"), API_STREAMS, ids=[a[0] for a in API_STREAMS])
+def test_anthropic_and_responses_streams_agree(servers: tuple[str, str], name: str, path: str,
+                                               body: dict[str, Any]) -> None:
+    real, fake = (requests.post(url + path, json=dict(body, stream=True), timeout=300)
+                  for url in servers)
+    assert fake.status_code == real.status_code == 200
+    assert fake.headers["Content-Type"] == real.headers["Content-Type"] == "text/event-stream"
+    assert fake.headers["X-Fakellama-Match"] == "synthesized"
+    assert named_event_outline(fake) == named_event_outline(real)

@@ -42,7 +42,7 @@ RECORDING_KEY = "recording-only-key"
 # A stable model name in the fixtures instead of the temporary model path.
 ALIAS = ("--alias", "scripted-tiny.gguf")
 
-WEATHER_TOOL = {
+WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -120,13 +120,37 @@ def record_normal(url: str, errors_url: str) -> None:
     send(url, "completion-hello-stream", "POST", "/completion", dict(once, stream=True))
     send(url, "v1-completion-hello", "POST", "/v1/completions",
          {"prompt": "Say hello.", "max_tokens": 8})
-    send(url, "anthropic-hello", "POST", "/v1/messages",
-         {"model": "scripted-tiny.gguf", "max_tokens": 8, "messages": hello["messages"]})
-    send(url, "responses-hello", "POST", "/v1/responses",
-         {"input": "Say hello.", "max_output_tokens": 8})
+    record_other_apis(url, hello["messages"])
     send(errors_url, "error-unknown-route", "GET", "/no/such/route")
     send(errors_url, "error-bad-json", "POST", "/v1/chat/completions", raw="{not json")
     send(errors_url, "error-wrong-type", "POST", "/v1/chat/completions", {"messages": "hello"})
+
+
+def record_other_apis(url: str, hello: list[dict[str, Any]]) -> None:
+    """The Anthropic Messages and OpenAI Responses APIs, whole and streamed.
+
+    Each is asked once without tools (the scripted model's text) and once with the weather
+    tool offered (its call, as each API carries it), so a client meets each event stream
+    as llama-server sends it.
+    """
+    anthropic = {"model": "scripted-tiny.gguf", "max_tokens": 8, "messages": hello}
+    send(url, "anthropic-hello", "POST", "/v1/messages", anthropic)
+    send(url, "anthropic-hello-stream", "POST", "/v1/messages", dict(anthropic, stream=True))
+    function = WEATHER_TOOL["function"]
+    weather = {"model": "scripted-tiny.gguf", "max_tokens": 64, "messages": ASK,
+               "tools": [{"name": function["name"], "description": function["description"],
+                          "input_schema": function["parameters"]}]}
+    send(url, "anthropic-weather-tool-call", "POST", "/v1/messages", weather)
+    send(url, "anthropic-weather-tool-call-stream", "POST", "/v1/messages",
+         dict(weather, stream=True))
+    responses = {"input": "Say hello.", "max_output_tokens": 8}
+    send(url, "responses-hello", "POST", "/v1/responses", responses)
+    send(url, "responses-hello-stream", "POST", "/v1/responses", dict(responses, stream=True))
+    weather = {"input": ASK[0]["content"], "max_output_tokens": 64,
+               "tools": [{"type": "function", **function}]}
+    send(url, "responses-weather-tool-call", "POST", "/v1/responses", weather)
+    send(url, "responses-weather-tool-call-stream", "POST", "/v1/responses",
+         dict(weather, stream=True))
 
 
 def record_overflow(errors_url: str) -> None:

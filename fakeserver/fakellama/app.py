@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from fakellama import convert, ollama_native, synthesize
+from fakellama import api_streams, convert, ollama_native, synthesize
 from fakellama import embeddings as fake_embeddings
 from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
@@ -710,7 +710,10 @@ class FakeLlamaApp:
             previous_t = event.t
             raw = event.raw
             if (faults.malformed_sse or faults.malformed_json) and index == min(1, len(events) - 1):
-                raw = broken
+                named = api_streams.named_event(raw)
+                # A named event (Anthropic, Responses) keeps its name; its data is cut.
+                raw = broken if named is None else \
+                    f"event: {named[0]}\ndata: {named[1][: len(named[1]) // 2]}\n\n"
             yield raw.encode("utf-8")
 
 
@@ -748,8 +751,11 @@ def _reason(status: int) -> str:
 
 # A recorded completion id, tool-call id and creation time: llama-server makes new ones for
 # every reply, so a replay does too (one new value per recorded one, the same in every event).
-_RECORDED_ID = re.compile(r'"id":"((?:chatcmpl-|resp_|msg_)?[A-Za-z0-9]{32})"')
-_RECORDED_CREATED = re.compile(r'"created":\d+')
+# The Responses API names one call by two ids with one random part ("fc_X", "call_X") and
+# refers to items by "item_id": the random part is what is replaced, so they stay paired.
+_RECORDED_ID = re.compile(
+    r'"(id|item_id|call_id)":"(chatcmpl-|resp_|msg_|fc_|call_|rs_)?([A-Za-z0-9]{32})"')
+_RECORDED_CREATED = re.compile(r'"(created|created_at|completed_at)":\d+')
 _RECORDED_MODEL = re.compile(r'"model":"(?:[^"\\]|\\.)*"')
 
 
@@ -761,22 +767,23 @@ def _refresh_ids(outcome: _Outcome, model_name: str) -> None:
     """
     fresh: dict[str, str] = {}
     model = f'"model":{json.dumps(model_name, ensure_ascii=False)}' if model_name else ""
-    created = f'"created":{int(time.time())}'
+    now = int(time.time())
 
     def new_id(match: re.Match[str]) -> str:
-        old = match.group(1)
+        key, prefix, old = match.group(1), match.group(2) or "", match.group(3)
         if old not in fresh:
-            fresh[old] = old[: len(old) - 32] + random_id()  # the same prefix, a new id
-        return f'"id":"{fresh[old]}"'
+            fresh[old] = random_id()  # the same prefix, a new id
+        return f'"{key}":"{prefix}{fresh[old]}"'
 
     def refresh(text: str) -> str:
         text = _RECORDED_MODEL.sub(lambda _: model, text) if model else text
-        return _RECORDED_CREATED.sub(created, _RECORDED_ID.sub(new_id, text))
+        text = _RECORDED_ID.sub(new_id, text)
+        return _RECORDED_CREATED.sub(lambda m: f'"{m.group(1)}":{now}', text)
 
     if outcome.events is not None:
         outcome.events = tuple(SseEvent(e.t, refresh(e.raw)) for e in outcome.events)
-    elif outcome.reply is not None and outcome.reply.status < 400 and b'"created":' in \
-            outcome.reply.body:
+    elif outcome.reply is not None and outcome.reply.status < 400 and (
+            b'"created' in outcome.reply.body or b'"id":"' in outcome.reply.body):
         body = refresh(outcome.reply.body.decode("utf-8")).encode("utf-8")
         outcome.reply = Reply(outcome.reply.status, body, outcome.reply.headers)
 

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from fakellama import api_streams
 from fakellama.fixtures import SseEvent
 from fakellama.wire import dumps, parse_sse_block, sse_event
 
@@ -23,10 +24,15 @@ def _fragments(text: str, size: int = 8) -> list[str]:
 
 
 def event_payloads(events: tuple[SseEvent, ...] | list[SseEvent]) -> list[tuple[str, Any]]:
-    """Decode events into (field, JSON value or the [DONE] string) pairs."""
+    """Decode events into (field, JSON value or the [DONE] string) pairs.
+
+    A named event (``event: message_start`` then its ``data:``, as the Anthropic and
+    Responses streams send) gives its name in place of the field.
+    """
     out: list[tuple[str, Any]] = []
     for event in events:
-        field, payload = parse_sse_block(event.raw)
+        named = api_streams.named_event(event.raw)
+        field, payload = named if named is not None else parse_sse_block(event.raw)
         out.append((field, payload if payload == DONE else json.loads(payload)))
     return out
 
@@ -39,6 +45,22 @@ def usage_from_timings(timings: dict[str, Any]) -> dict[str, Any]:
     return {"completion_tokens": predicted, "prompt_tokens": prompt,
             "total_tokens": prompt + predicted,
             "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+def nominal_timings(prompt_n: int, predicted_n: int, cache_n: int = 0) -> dict[str, Any]:
+    """A timings block for token counts the fake did not time.
+
+    Nominal speeds (0.05 ms a prompt token, a millisecond a generated one): llama-server
+    sends timings with every final result, and the fake has no model to measure.
+    """
+    prompt_ms = prompt_n * 0.05
+    predicted_ms = float(predicted_n)
+    return {"cache_n": cache_n, "prompt_n": prompt_n, "prompt_ms": prompt_ms,
+            "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
+            "prompt_per_second": 1e3 * prompt_n / prompt_ms if prompt_ms else 0.0,
+            "predicted_n": predicted_n, "predicted_ms": predicted_ms,
+            "predicted_per_token_ms": predicted_ms / predicted_n if predicted_n else 0.0,
+            "predicted_per_second": 1e3 * predicted_n / predicted_ms if predicted_ms else 0.0}
 
 
 def assemble_chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,6 +123,12 @@ def assemble(events: tuple[SseEvent, ...]) -> tuple[int, dict[str, Any]]:
     if errors:
         error = errors[0] if "error" in errors[0] else {"error": errors[0]}
         return int(error["error"].get("code", 500)), error
+    names = [f for f, _ in decoded]
+    named = [(f, v) for f, v in decoded if isinstance(v, dict)]
+    if "message_start" in names:
+        return 200, api_streams.assemble_anthropic(named)
+    if "response.created" in names:
+        return 200, api_streams.assemble_responses(named)
     objects = [v for _, v in decoded if isinstance(v, dict)]
     if not objects:
         return 200, {}
@@ -195,11 +223,25 @@ def split_text_completion(body: dict[str, Any]) -> list[str]:
     return out
 
 
+def _response_timings(body: dict[str, Any]) -> dict[str, Any]:
+    """Timings for a Responses stream split from a whole reply, which carries none."""
+    usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
+    details = usage.get("input_tokens_details")
+    cached = int(details.get("cached_tokens", 0)) if isinstance(details, dict) else 0
+    prompt = int(usage.get("input_tokens", 0))
+    return nominal_timings(prompt - cached, int(usage.get("output_tokens", 0)), cached)
+
+
 def split(body: Any, include_usage: bool) -> tuple[SseEvent, ...]:
     """Turn a non-stream 200 body into SSE events, picking the shape from the body."""
     if not isinstance(body, dict):
         return (SseEvent(0.0, sse_event(dumps(body))),)
     kind = body.get("object")
+    if kind == "response" or body.get("type") == "message":
+        # The Anthropic and Responses APIs stream named events, framed whole.
+        events = (api_streams.responses_events(body, pieces, _response_timings(body))
+                  if kind == "response" else api_streams.anthropic_events(body, pieces))
+        return tuple(SseEvent(0.0, api_streams.frame(name, data)) for name, data in events)
     if kind == "chat.completion":
         payloads = split_chat(body, include_usage)
     elif kind == "text_completion":

@@ -10,16 +10,20 @@ cuts the text and gives ``finish_reason: "length"``, a ``stop`` string ends it e
 gives that many choices, a ``json_schema`` / ``response_format`` is answered with an
 instance that validates, ``tool_choice: "required"`` or a named tool with a call whose
 arguments validate against the tool's ``parameters``, ``logprobs`` with one entry per token.
+The Anthropic Messages and Responses APIs get the same generation in their own shapes, and
+their streams are built from the finished reply by ``api_streams``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fakellama import api_streams
+from fakellama.convert import nominal_timings
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.matching import request_limit, request_stops
 from fakellama.personalities import ModelInfo
@@ -44,6 +48,16 @@ class Generation:
     tokens: int
     call: dict[str, Any] | None = None
     stopping_word: str = ""
+    # A prefilled assistant turn the text starts with: not generated, so not counted,
+    # cut or searched for stop words, and streamed with the first generated token.
+    prefill: str = ""
+
+    def pieces(self) -> list[str]:
+        """The text as streamed: one token (character) a chunk, the prefill with the first."""
+        generated = list(self.text[len(self.prefill):])
+        if not generated:
+            return [self.prefill] if self.prefill else []
+        return [self.prefill + generated[0], *generated[1:]]
 
 
 def _content_text(content: Any) -> str:
@@ -68,13 +82,17 @@ def reply_text(body: dict[str, Any]) -> str:
         asked = prompts[0] if prompts else ""
     asked = " ".join(asked.split())[:200]
     text = PREFIX + (asked or _DEFAULT_TEXT)
+    prefill = _prefill(body)
+    return prefill + " " + text if prefill else text
+
+
+def _prefill(body: dict[str, Any]) -> str:
+    """The text of a prefilled last assistant turn, which llama-server continues ("" if none)."""
     messages = body.get("messages")
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict) \
             and messages[-1].get("role") == "assistant" and not messages[-1].get("tool_calls"):
-        # A last assistant turn is prefilled: llama-server continues it, and the reply's
-        # content starts with the prefilled text.
-        text = _content_text(messages[-1].get("content")) + " " + text
-    return text
+        return _content_text(messages[-1].get("content"))
+    return ""
 
 
 def prompt_texts(prompt: Any) -> list[str]:
@@ -124,6 +142,10 @@ def generate(body: dict[str, Any], chat: bool, room: int | None = None) -> Gener
     limit = request_limit(body)
     if body.get("ignore_eos") is True and limit is None and room is not None:
         limit = max(room, 0)
+    if limit == 0:
+        # llama-server checks the budget only after a token is generated, so a limit of 0
+        # still gives one token (cut, finish_reason "length").
+        limit = 1
     grammar = body.get("grammar")
     if isinstance(grammar, str) and grammar:
         raise Unsatisfiable("the reply is constrained by a GBNF grammar, which the fake cannot "
@@ -137,7 +159,11 @@ def generate(body: dict[str, Any], chat: bool, room: int | None = None) -> Gener
             return Generation("", "length", limit)
         return Generation("", "tool_calls", spent, call=call)
     schema = reply_schema(body) if chat else body.get("json_schema")
+    prefill = _prefill(body) if chat and schema is None else ""
+    # The reply's content is the prefill and what follows it; only what follows is
+    # generated, so only that counts against the limit and is searched for stop words.
     text = json.dumps(instance(schema)) if schema is not None else reply_text(body)
+    text = text[len(prefill):]
     if body.get("ignore_eos") is True and limit is not None and schema is None and text:
         # The model never ends its turn: the text goes on (the fake repeats it) until the
         # limit (or a stop string) cuts it, as llama-server's ignore_eos does.
@@ -151,8 +177,9 @@ def generate(body: dict[str, Any], chat: bool, room: int | None = None) -> Gener
     spent = len(raw) + len(stopping_word.encode())
     if limit is not None and len(raw) > limit or (limit is not None and spent > limit):
         text = raw[:limit].decode("utf-8", errors="ignore")
-        return Generation(text, "length", limit)
-    return Generation(text, finish, spent, stopping_word=stopping_word)
+        return Generation(prefill + text, "length", limit, prefill=prefill)
+    return Generation(prefill + text, finish, spent, stopping_word=stopping_word,
+                      prefill=prefill)
 
 
 def _count(body: dict[str, Any]) -> int:
@@ -160,18 +187,6 @@ def _count(body: dict[str, Any]) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1:
         return int(value)
     return 1
-
-
-def _timings(prompt_n: int, predicted_n: int) -> dict[str, Any]:
-    # Nominal speeds (a millisecond per generated token): the fake has no model to time.
-    prompt_ms = prompt_n * 0.05
-    predicted_ms = float(predicted_n)
-    return {"cache_n": 0, "prompt_n": prompt_n, "prompt_ms": prompt_ms,
-            "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
-            "prompt_per_second": 1e3 * prompt_n / prompt_ms if prompt_ms else 0.0,
-            "predicted_n": predicted_n, "predicted_ms": predicted_ms,
-            "predicted_per_token_ms": predicted_ms / predicted_n if predicted_n else 0.0,
-            "predicted_per_second": 1e3 * predicted_n / predicted_ms if predicted_ms else 0.0}
 
 
 def _usage(prompt_n: int, predicted_n: int) -> dict[str, Any]:
@@ -191,10 +206,11 @@ def _token_logprobs(text: str) -> list[dict[str, Any]]:
 
 @dataclass
 class Synthesized:
-    """A synthesized answer: a JSON body, or the data payloads of a stream."""
+    """A synthesized answer: a JSON body, the data payloads of a stream, or its framed events."""
 
     body: Any = None
     payloads: list[str] | None = None
+    framed: list[str] | None = None  # whole `event:` / `data:` blocks (Anthropic, Responses)
 
 
 _PATHS = {"chat": "/v1/chat/completions", "completion": "/completion",
@@ -210,15 +226,16 @@ def as_fixture(endpoint: str, body: dict[str, Any], info: ModelInfo, stream: boo
     """
     if endpoint == "chat":
         made = chat(body, info, stream)
-    elif endpoint in ("anthropic", "responses"):
-        if stream:
-            raise Unsatisfiable(f"the fake does not synthesize streams for the {endpoint} API")
-        made = anthropic(body, info) if endpoint == "anthropic" else responses(body, info)
+    elif endpoint == "anthropic":
+        made = anthropic(body, info, stream)
+    elif endpoint == "responses":
+        made = responses(body, info, stream)
     else:
         made = completion(body, info, stream, oai=endpoint == "oai_completion")
     path, metadata = _PATHS[endpoint], {"authored": AUTHORED}
-    if made.payloads is not None:
-        events = tuple(SseEvent(0.0, sse_event(p)) for p in made.payloads)
+    if made.payloads is not None or made.framed is not None:
+        events = tuple(SseEvent(0.0, raw) for raw in made.framed or ()) or tuple(
+            SseEvent(0.0, sse_event(p)) for p in made.payloads or ())
         return Fixture("synthesized", "POST", path, body, 200,
                        {"Content-Type": SSE_CONTENT_TYPE}, events=events, metadata=metadata)
     return Fixture("synthesized", "POST", path, body, 200, {"Content-Type": JSON_CONTENT_TYPE},
@@ -247,13 +264,13 @@ def chat(body: dict[str, Any], info: ModelInfo, stream: bool) -> Synthesized:
             choice: dict[str, Any] = {"finish_reason": gen.finish, "index": index,
                                       "message": message}
             if logprobs and gen.text:
-                choice["logprobs"] = {"content": _token_logprobs(gen.text)}
+                choice["logprobs"] = {"content": _token_logprobs(gen.text[len(gen.prefill):])}
             choices.append(choice)
         return Synthesized(body={
             "choices": choices, "created": head["created"], "model": head["model"],
             "system_fingerprint": head["system_fingerprint"], "object": "chat.completion",
             "usage": _usage(prompt_n, predicted), "id": head["id"],
-            "timings": _timings(prompt_n, predicted)})
+            "timings": nominal_timings(prompt_n, predicted)})
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     return Synthesized(payloads=list(_chat_stream(head, generations, logprobs, include_usage,
@@ -274,9 +291,11 @@ def _chat_stream(head: dict[str, Any], generations: list[Generation], logprobs: 
 
     for index, gen in enumerate(generations):
         yield delta(index, {"role": "assistant", "content": None})
-        for char in gen.text:
-            extra = {"logprobs": {"content": _token_logprobs(char)}} if logprobs else None
-            yield delta(index, {"content": char}, extra)
+        for position, piece in enumerate(gen.pieces()):
+            # A token's logprobs are for the generated token, not the prefill before it.
+            token = piece[len(gen.prefill):] if position == 0 else piece
+            extra = {"logprobs": {"content": _token_logprobs(token)}} if logprobs else None
+            yield delta(index, {"content": piece}, extra)
         if gen.call is not None:
             arguments = gen.call["arguments"]
             first = {"index": 0, "id": random_id(), "type": "function",
@@ -291,7 +310,7 @@ def _chat_stream(head: dict[str, Any], generations: list[Generation], logprobs: 
         usage_chunk = _chunk(head, [])
         usage_chunk["usage"] = _usage(prompt_n, predicted)
         finals.append(usage_chunk)
-    finals[-1]["timings"] = _timings(prompt_n, predicted)
+    finals[-1]["timings"] = nominal_timings(prompt_n, predicted)
     yield from (dumps(f) for f in finals)
     yield DONE
 
@@ -327,7 +346,7 @@ def _text_completion(head: dict[str, Any], results: list[tuple[str, Generation]]
         out["usage"] = _usage(prompt_n, predicted)
         out = {**{k: out[k] for k in ("choices", "created", "model", "system_fingerprint",
                                       "object", "usage", "id")},
-               "timings": _timings(prompt_n, predicted)}
+               "timings": nominal_timings(prompt_n, predicted)}
         return Synthesized(body=out)
     payloads = []
     for index, (_, gen) in enumerate(results):
@@ -340,7 +359,7 @@ def _text_completion(head: dict[str, Any], results: list[tuple[str, Generation]]
         payloads.append(dumps(last))
     final = json.loads(payloads[-1])
     final["usage"] = _usage(prompt_n, predicted)
-    final["timings"] = _timings(prompt_n, predicted)
+    final["timings"] = nominal_timings(prompt_n, predicted)
     payloads[-1] = dumps(final)
     payloads.append(DONE)
     return Synthesized(payloads=payloads)
@@ -364,7 +383,7 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
                 "prompt": prompt, "has_new_line": "\n" in gen.text, "truncated": False,
                 "stop_type": _stop_type(gen), "stopping_word": gen.stopping_word,
                 "tokens_cached": prompt_n + gen.tokens,
-                "timings": _timings(prompt_n, gen.tokens)}
+                "timings": nominal_timings(prompt_n, gen.tokens)}
 
     if not stream:
         if len(results) == 1:
@@ -383,36 +402,95 @@ def _native_completion(body: dict[str, Any], info: ModelInfo,
     return Synthesized(payloads=payloads)
 
 
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+def _anthropic_generation_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The chat body an Anthropic request becomes, with a named tool_choice kept by name.
 
-
-def anthropic(body: dict[str, Any], info: ModelInfo) -> Synthesized:
-    """An Anthropic Messages reply (non-stream) for a valid request."""
+    llama-server turns {"type": "tool", "name": ...} into "required" (any tool); a model
+    calling the named one satisfies both, so the fake calls that one when it is offered.
+    """
     chat_body = anthropic_as_chat(body)
+    choice = body.get("tool_choice")
+    name = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "tool" \
+        else None
+    offered = [t["function"].get("name") for t in chat_body.get("tools") or []]
+    if isinstance(name, str) and name in offered:
+        chat_body["tool_choice"] = {"type": "function", "function": {"name": name}}
+    return chat_body
+
+
+def _per_token(gen: Generation) -> Callable[[str], list[str]]:
+    """How a choice's text is split into stream events: as the chat stream splits it."""
+    def split(text: str) -> list[str]:
+        return gen.pieces() if text == gen.text else list(text)
+    return split
+
+
+def anthropic(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
+    """An Anthropic Messages reply (or its event stream) for a valid request."""
+    chat_body = _anthropic_generation_body(body)
     gen = generate(chat_body, chat=True)
-    reason = "stop_sequence" if gen.stopping_word else _STOP_REASONS[gen.finish]
-    return Synthesized(body={
+    # As to_json_anthropic: a stop word or the end of turn is "end_turn" (the word goes in
+    # stop_sequence), a tool call "tool_use", the token limit "max_tokens".
+    reason = "max_tokens" if gen.finish == "length" else (
+        "tool_use" if gen.call is not None else "end_turn")
+    content: list[dict[str, Any]] = []
+    if gen.text:
+        content.append({"type": "text", "text": gen.text})
+    if gen.call is not None:
+        content.append({"type": "tool_use", "id": random_id(), "name": gen.call["name"],
+                        "input": json.loads(gen.call["arguments"])})
+    message = {
         "id": "chatcmpl-" + random_id(), "type": "message", "role": "assistant",
-        "content": [{"type": "text", "text": gen.text}], "model": info.name,
+        "content": content, "model": info.name,
         "stop_reason": reason, "stop_sequence": gen.stopping_word or None,
         "usage": {"cache_read_input_tokens": 0, "input_tokens": count_prompt_tokens(chat_body),
-                  "output_tokens": gen.tokens}})
+                  "output_tokens": gen.tokens}}
+    if not stream:
+        return Synthesized(body=message)
+    if gen.call is not None:
+        content[-1] = dict(content[-1], arguments=gen.call["arguments"])
+    events = api_streams.anthropic_events(message, _per_token(gen))
+    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
 
 
-def responses(body: dict[str, Any], info: ModelInfo) -> Synthesized:
-    """A Responses API reply (non-stream) for a valid request."""
+def responses(body: dict[str, Any], info: ModelInfo, stream: bool = False) -> Synthesized:
+    """A Responses API reply (or its event stream) for a valid request.
+
+    With ``n`` > 1 llama-server answers one whole response per choice: a JSON array, or
+    their streams interleaved token by token.
+    """
     chat_body = responses_as_chat(body)
-    gen = generate(chat_body, chat=True)
-    now = int(time.time())
     prompt_n = count_prompt_tokens(chat_body)
-    return Synthesized(body={
+    generations = [generate(chat_body, chat=True) for _ in range(_count(chat_body))]
+    replies = [_one_response(gen, info, prompt_n) for gen in generations]
+    if not stream:
+        bodies = [response for response, _ in replies]
+        return Synthesized(body=bodies[0] if len(bodies) == 1 else bodies)
+    streams = [api_streams.responses_events(response, _per_token(gen),
+                                            nominal_timings(prompt_n, tokens))
+               for (response, tokens), gen in zip(replies, generations, strict=True)]
+    events = api_streams.interleave(streams)
+    return Synthesized(framed=[api_streams.frame(name, data) for name, data in events])
+
+
+def _one_response(gen: Generation, info: ModelInfo, prompt_n: int) -> tuple[dict[str, Any], int]:
+    """One choice as a whole /v1/responses body, with the tokens it generated."""
+    now = int(time.time())
+    output: list[dict[str, Any]] = []
+    if gen.text:
+        output.append({"content": [{"type": "output_text", "annotations": [], "logprobs": [],
+                                    "text": gen.text}],
+                       "id": "msg_" + random_id(), "role": "assistant", "status": "completed",
+                       "type": "message"})
+    if gen.call is not None:
+        call_id = random_id()  # llama-server's one id per call, behind two prefixes
+        output.append({"id": "fc_" + call_id, "type": "function_call", "status": "completed",
+                       "arguments": gen.call["arguments"], "call_id": "call_" + call_id,
+                       "name": gen.call["name"]})
+    response = {
         "completed_at": now, "created_at": now, "id": "resp_" + random_id(),
-        "model": info.name, "object": "response",
-        "output": [{"content": [{"type": "output_text", "annotations": [], "logprobs": [],
-                                 "text": gen.text}],
-                    "id": "msg_" + random_id(), "role": "assistant", "status": "completed",
-                    "type": "message"}],
-        "status": "completed",
+        "model": info.name, "object": "response", "output": output, "status": "completed",
         "usage": {"input_tokens": prompt_n, "output_tokens": gen.tokens,
                   "total_tokens": prompt_n + gen.tokens,
-                  "input_tokens_details": {"cached_tokens": 0}}})
+                  "input_tokens_details": {"cached_tokens": 0}}}
+    return response, gen.tokens

@@ -194,3 +194,12 @@ def test_lmstudio_0_4_token_through_the_backend() -> None:
         with _backend(fake, "lmstudio", api_key="sk-lm-secret") as right:
             assert right.infer(InferenceRequest(user_prompt="hi")).text
     assert info.value.status == 401 and "sk-lm-secret" not in str(info.value)
+
+
+def test_ollama_without_a_configured_model_asks_for_the_first_it_lists() -> None:
+    # Ollama refuses a chat naming no model (400 "model is required"); one listed is used.
+    with FakeServer(personality="ollama") as fake, \
+            new_backend({"type": "ollama", "server_url": fake.url}) as llm:
+        assert llm.infer(InferenceRequest(user_prompt="Say hello.", max_tokens=4)).text
+        chat = [r for r in fake.requests if r.path == "/v1/chat/completions"]
+        assert chat[-1].body["model"] == MODEL

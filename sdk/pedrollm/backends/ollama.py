@@ -36,6 +36,7 @@ class OllamaBackend(OpenAIBackend):
     }
 
     _show: Mapping[str, Any] | None = None
+    _listed_first: str | None = None
 
     def check_request(self, req: InferenceRequest) -> None:
         """Refuse tool_choice other than auto: Ollama would ignore it silently."""
@@ -66,15 +67,27 @@ class OllamaBackend(OpenAIBackend):
     def show(self) -> Mapping[str, Any]:
         """Return ``/api/show`` for the configured model (fetched once)."""
         if self._show is None:
-            model = self.model or self._first_model()
+            model = self.default_model()
             data = self.client.post_json("/api/show", {"model": model}) if model else {}
             self._show = data if isinstance(data, Mapping) else {}
         return self._show
 
     def _first_model(self) -> str | None:
-        """The first model Ollama lists, when none is configured."""
-        models = self.list_models()
-        return models[0].id if models else None
+        """The first model Ollama lists, when none is configured (asked once)."""
+        if self._listed_first is None:
+            models = self.list_models()
+            self._listed_first = models[0].id if models else None
+        return self._listed_first
+
+    def default_model(self) -> str | None:
+        """Ollama refuses a request without a model ("model is required"): the configured
+        one, else the first it lists, as ``ollama run`` users expect of a one-model setup."""
+        if self.model is not None:
+            return self.model
+        try:
+            return self._first_model()
+        except PedroLLMError:
+            return None  # the request itself then says what is wrong with the server
 
     def discover_context_window(self) -> int | None:
         """The window Ollama allocated: ``/api/ps`` while loaded, else the model's ``num_ctx``.
@@ -163,7 +176,7 @@ class OllamaBackend(OpenAIBackend):
         """
         from ..embeddings import check_count, read_vector
 
-        name = model or self.model or self._first_model()
+        name = model or self.default_model()
         if not name:
             raise UnsupportedFeature(f"Ollama at {self.server_url} lists no model to embed with; "
                                      "set model.model_name")

@@ -323,8 +323,12 @@ class OpenAIBackend(Backend):
     def _body(self, out: InferenceRequest, mode: ToolMode, *, stream: bool) -> dict[str, Any]:
         """The chat body for a prepared request."""
         options = {**self.request_options(out), **self.think_options(out)}
-        return chat_body(out, options, model=self.model, stream=stream,
+        return chat_body(out, options, model=self.default_model(), stream=stream,
                          native_tools=mode == "native")
+
+    def default_model(self) -> str | None:
+        """The model a request names when it names none: the configured one."""
+        return self.model
 
     def infer(self, req: InferenceRequest) -> InferenceResponse:
         """Send a request and return the whole reply."""

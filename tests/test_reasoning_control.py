@@ -52,7 +52,8 @@ THINK_FIELDS = ("chat_template_kwargs", "reasoning_effort")
 
 
 def _backend(kind: str, url: str = "http://127.0.0.1:9") -> Any:
-    return new_backend({"type": kind, "server_url": url, "model_name": "m"})
+    # The fake's model: Ollama and vLLM refuse a request naming another.
+    return new_backend({"type": kind, "server_url": url, "model_name": "scripted-tiny.gguf"})
 
 
 @pytest.mark.parametrize(("kind", "think", "fields"), CASES)
@@ -169,8 +170,8 @@ def test_ollama_refuses_thinking_to_a_model_without_it(think: Any) -> None:
             with pytest.raises(ThinkingNotSupported) as info:
                 call(InferenceRequest(user_prompt=PROMPT, think=think))
             assert isinstance(info.value, UnsupportedFeature)
-            assert (info.value.status, info.value.message) == (400,
-                                                               '"m" does not support thinking')
+            assert (info.value.status, info.value.message) == (
+                400, '"scripted-tiny.gguf" does not support thinking')
         assert backend.infer(InferenceRequest(user_prompt=PROMPT, think=False)).text
 
 

@@ -250,7 +250,8 @@ class Recorder:
 
         if content_type.startswith("text/event-stream"):
             start_response(status, relayed)
-            return self._relay_stream(upstream, conn, started, finish, secrets)
+            return self._relay_stream(upstream, conn, started, finish, secrets,
+                                      f"{request.method} {request.path}")
         data = upstream.read()
         conn.close()
         start_response(status, [*relayed, ("Content-Length", str(len(data)))])
@@ -268,13 +269,15 @@ class Recorder:
     def _relay_stream(self, upstream: http.client.HTTPResponse, conn: http.client.HTTPConnection,
                       started: float,
                       finish: Callable[[Any, str | None, tuple[SseEvent, ...] | None], None],
-                      secrets: list[str]) -> Iterator[bytes]:
+                      secrets: list[str], what: str = "the request") -> Iterator[bytes]:
         events: list[SseEvent] = []
         buffer = b""
+        ended = False
         try:
             while True:
                 chunk = upstream.read1(65536)
                 if not chunk:
+                    ended = True
                     break
                 yield chunk
                 buffer += chunk
@@ -284,11 +287,17 @@ class Recorder:
                     events.append(SseEvent(t, block.decode("utf-8", errors="replace") + "\n\n"))
         finally:
             conn.close()
-            if buffer.strip():
-                t = round(time.monotonic() - started, 4)
-                events.append(SseEvent(t, buffer.decode("utf-8", errors="replace")))
-            scrubbed = tuple(SseEvent(e.t, scrub(e.raw, secrets)) for e in events)
-            finish(None, None, scrubbed)
+            if not ended:
+                # The client left (or the upstream broke) before the stream's end: what was
+                # relayed is not the server's reply, and replaying it would answer wrongly.
+                self.log(f"fakellama record: not recorded: the stream of {what} ended "
+                         f"before the server finished it ({len(events)} events relayed)")
+            else:
+                if buffer.strip():
+                    t = round(time.monotonic() - started, 4)
+                    events.append(SseEvent(t, buffer.decode("utf-8", errors="replace")))
+                scrubbed = tuple(SseEvent(e.t, scrub(e.raw, secrets)) for e in events)
+                finish(None, None, scrubbed)
 
     def _write(self, fixture: Fixture) -> None:
         base = fixture.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import requests
@@ -95,3 +96,27 @@ def test_the_client_gets_the_upstream_reply_framed_as_the_upstream_framed_it(
         assert missing.headers["Access-Control-Allow-Origin"] == "http://a.example"
         streamed = requests.post(proxy.url + "/v1/chat/completions", json=dict(ASK, stream=True))
         assert streamed.headers["X-Accel-Buffering"] == "no"
+
+
+def test_a_stream_the_client_left_early_is_not_recorded(tmp_path: Path) -> None:
+    logs: list[str] = []
+    long_story = {"messages": [{"role": "user", "content": "Tell me a long story."}],
+                  "max_tokens": 2000, "ignore_eos": True, "stream": True}
+    # Paced by the upstream, so the client leaves while it is still sending.
+    with FakeServer(faults="tokens_per_second=200") as upstream, \
+            BackgroundServer(Recorder(upstream.url, tmp_path, log=logs.append)) as proxy:
+        with requests.post(proxy.url + "/v1/chat/completions", json=long_story,
+                           stream=True) as left:
+            next(left.iter_lines())
+        whole = requests.post(proxy.url + "/v1/chat/completions",
+                              json=dict(long_story, max_tokens=5))
+        assert whole.ok
+        for _ in range(100):  # the recorder notices at its next write
+            if any("not recorded" in line for line in logs):
+                break
+            time.sleep(0.05)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) == 1, written  # only the stream that ran to its end
+    assert json.loads((tmp_path / written[0]).read_text())["request"]["body"]["max_tokens"] == 5
+    assert any("not recorded: the stream of POST /v1/chat/completions ended before the "
+               "server finished it" in line for line in logs), logs

@@ -91,12 +91,12 @@ def one_token() -> InferenceRequest:
 
 
 def long_story() -> InferenceRequest:
-    """A reply hundreds of tokens long whatever the model (``ignore_eos``), for leaving early.
+    """A reply 2,000 tokens long whatever the model (``ignore_eos``), for leaving early.
 
     llama-server and vLLM read ``ignore_eos``; servers without it ignore the field, and
     a reply that ends before the stream is left makes the clause inconclusive.
     """
-    return greedy(user_prompt="Tell me a long story about a lighthouse.", max_tokens=400,
+    return greedy(user_prompt="Tell me a long story about a lighthouse.", max_tokens=2000,
                   extra={"ignore_eos": True})
 
 

@@ -47,6 +47,10 @@ def usage_from_timings(timings: dict[str, Any]) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": cached}}
 
 
+#: The fake's nominal generation time per token (it has no model to time).
+TOKEN_SECONDS = 0.001
+
+
 def nominal_timings(prompt_n: int, predicted_n: int, cache_n: int = 0) -> dict[str, Any]:
     """A timings block for token counts the fake did not time.
 
@@ -54,7 +58,7 @@ def nominal_timings(prompt_n: int, predicted_n: int, cache_n: int = 0) -> dict[s
     sends timings with every final result, and the fake has no model to measure.
     """
     prompt_ms = prompt_n * 0.05
-    predicted_ms = float(predicted_n)
+    predicted_ms = predicted_n * TOKEN_SECONDS * 1000
     return {"cache_n": cache_n, "prompt_n": prompt_n, "prompt_ms": prompt_ms,
             "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
             "prompt_per_second": 1e3 * prompt_n / prompt_ms if prompt_ms else 0.0,

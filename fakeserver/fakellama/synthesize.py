@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fakellama import api_streams
-from fakellama.convert import nominal_timings
+from fakellama.convert import TOKEN_SECONDS, nominal_timings
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.matching import request_limit, request_stops
 from fakellama.personalities import ModelInfo
@@ -234,8 +234,11 @@ def as_fixture(endpoint: str, body: dict[str, Any], info: ModelInfo, stream: boo
         made = completion(body, info, stream, oai=endpoint == "oai_completion")
     path, metadata = _PATHS[endpoint], {"authored": AUTHORED}
     if made.payloads is not None or made.framed is not None:
-        events = tuple(SseEvent(0.0, raw) for raw in made.framed or ()) or tuple(
-            SseEvent(0.0, sse_event(p)) for p in made.payloads or ())
+        # Stamped at the nominal millisecond a token that the timings report, so a fake
+        # replaying in real time (--realtime) streams a synthesized reply at that pace too.
+        raws = list(made.framed or ()) or [sse_event(p) for p in made.payloads or ()]
+        events = tuple(SseEvent(index * TOKEN_SECONDS, raw)
+                       for index, raw in enumerate(raws))
         return Fixture("synthesized", "POST", path, body, 200,
                        {"Content-Type": SSE_CONTENT_TYPE}, events=events, metadata=metadata)
     return Fixture("synthesized", "POST", path, body, 200, {"Content-Type": JSON_CONTENT_TYPE},

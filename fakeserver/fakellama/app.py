@@ -19,7 +19,13 @@ from fakellama.faults import FAULT_HEADER, Faults, parse_faults
 from fakellama.fixtures import Fixture, SseEvent
 from fakellama.httpd import SOCKET_KEY
 from fakellama.kept import DEFAULT_MAX_BYTES, DEFAULT_MAX_REQUESTS, KeptRequests
-from fakellama.matching import FixtureStore, Match, canonical_body, recorded_reply_fits
+from fakellama.matching import (
+    FixtureStore,
+    Match,
+    canonical_body,
+    conversation_key,
+    recorded_reply_fits,
+)
 from fakellama.personalities import ModelInfo, Reply, json_reply, sourced
 from fakellama.personalities import personality as personality_named
 from fakellama.prompt import count_prompt_tokens
@@ -361,6 +367,10 @@ class FakeLlamaApp:
             outcome = self._replay(match.fixture, match.level, body, stream, faults)
             outcome.body = body
             return outcome
+        if endpoint == "tokenize" and persona.name == "vllm":
+            recorded = self._recorded_chat_tokens(body)
+            if recorded is not None:
+                return recorded
         builtin = persona.builtin(endpoint)
         if builtin is not None:
             reply = builtin(info, body)
@@ -672,6 +682,40 @@ class FakeLlamaApp:
         if not self._explicit_ctx:
             return body
         return _replace_key(body, "n_ctx", self.info.ctx_size)
+
+    def _recorded_chat_tokens(self, body: Any) -> _Outcome | None:
+        """vLLM's /tokenize of chat messages, from llama-server's recordings of the same model.
+
+        vLLM renders the chat template and tokenizes the prompt; where llama-server's
+        ``/apply-template`` of these messages and ``/tokenize`` of that prompt were
+        recorded, they give the real token ids, so the count agrees with the
+        ``prompt_tokens`` of a recorded chat reply. Only the fixtures it started with are
+        searched. None: answer with the fake's tokenizer.
+        """
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) \
+                or body.get("add_generation_prompt") is False or body.get("return_token_strs"):
+            return None
+        wanted = conversation_key({"messages": body["messages"], "tools": body.get("tools")})
+        # By path: this personality's routes hold no /apply-template to index them under.
+        recorded = [f for f in self._initial_fixtures if f.method == "POST"]
+        for rendered in (f for f in recorded if f.path == "/apply-template"):
+            if rendered.status != 200 or conversation_key(rendered.body) != wanted \
+                    or not isinstance(rendered.response_body, dict):
+                continue
+            prompt = rendered.response_body.get("prompt")
+            for tokenized in (f for f in recorded if f.path == "/tokenize"):
+                asked = tokenized.body if isinstance(tokenized.body, dict) else {}
+                answer = tokenized.response_body if isinstance(tokenized.response_body,
+                                                                dict) else {}
+                ids = answer.get("tokens")
+                if tokenized.status == 200 and asked.get("content") == prompt \
+                        and asked.get("add_special") is True and isinstance(ids, list) \
+                        and all(isinstance(t, int) for t in ids):
+                    return _Outcome(reply=json_reply(200, {
+                        "count": len(ids), "max_model_len": self.info.ctx_size,
+                        "tokens": ids, "token_strs": None}),
+                        fixture=tokenized.name, level="conversation", body=body)
+        return None
 
     def _slots_in_use(self, reply: Reply) -> Reply:
         """Mark as processing one slot per stream still being sent, as llama-server shows it."""

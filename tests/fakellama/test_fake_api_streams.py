@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import openai
 import pytest
 import requests
 
@@ -298,7 +299,6 @@ def test_strict_mode_refuses_an_unrecorded_stream() -> None:
 
 def test_openai_python_consumes_a_synthesized_responses_stream(
         fake_llama_server: FakeServer) -> None:
-    openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=fake_llama_server.url + "/v1", api_key="unused",
                            max_retries=0)
     events = list(client.responses.create(model="m", input="Tell a joke", stream=True))

@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+import openai
 import pytest
 import requests
 from fake_helpers import WEATHER_TOOL, bundled
@@ -128,7 +129,6 @@ def test_ollama_streams_each_tool_call_whole_with_its_index(spec: str) -> None:
 
 
 def test_ollama_tool_call_stream_works_with_openai_s_stream_helper() -> None:
-    openai = pytest.importorskip("openai")
     with FakeServer(personality="ollama", ctx_size=8192) as fake:
         client = openai.OpenAI(base_url=fake.url + "/v1", api_key="unused", max_retries=0)
         with client.chat.completions.stream(model=MODEL, messages=HELLO,

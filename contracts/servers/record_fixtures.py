@@ -296,11 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     embeddings_errors = args.errors_out / "embeddings"
     if args.only_embeddings:
         return _record_embeddings_into(args.embeddings_out, embeddings_errors, args.replace)
-    for target in (args.out, args.errors_out):
-        if target.exists() and any(target.glob("*.json")) and not args.replace:
-            print(f"{target} already holds fixtures; pass --replace to re-record them",
-                  file=sys.stderr)
-            return 2
+    if _holds_fixtures((args.out, args.errors_out), args.replace):
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         fresh, fresh_errors = Path(tmp) / "out", Path(tmp) / "errors"
         record_all(fresh, fresh_errors)
@@ -308,33 +305,39 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_contract_suite:
             record_contract_suite(Path(tmp) / "contract-suite")
             pairs.append((Path(tmp) / "contract-suite", args.out / "contract-suite"))
-        for source, target in pairs:
-            target.mkdir(parents=True, exist_ok=True)
-            for old in target.glob("*.json"):
-                old.unlink()
-            for path in sorted(source.glob("*.json")):
-                shutil.copy2(path, target / path.name)
-                print(f"recorded {target / path.name}")
+        _move_into_place(pairs)
     return _record_embeddings_into(args.embeddings_out, embeddings_errors, True)
+
+
+def _holds_fixtures(targets: tuple[Path, ...], replace: bool) -> bool:
+    """Say so and return True if a target already holds fixtures and --replace was not given."""
+    for target in targets:
+        if target.exists() and any(target.glob("*.json")) and not replace:
+            print(f"{target} already holds fixtures; pass --replace to re-record them",
+                  file=sys.stderr)
+            return True
+    return False
+
+
+def _move_into_place(pairs: list[tuple[Path, Path]]) -> None:
+    """Replace each target's fixtures with the freshly recorded ones from its source."""
+    for source, target in pairs:
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob("*.json"):
+            old.unlink()
+        for path in sorted(source.glob("*.json")):
+            shutil.copy2(path, target / path.name)
+            print(f"recorded {target / path.name}")
 
 
 def _record_embeddings_into(out: Path, errors_out: Path, replace: bool) -> int:
     """Record the embeddings exchanges into fresh directories, then move them into place."""
-    for target in (out, errors_out):
-        if target.exists() and any(target.glob("*.json")) and not replace:
-            print(f"{target} already holds fixtures; pass --replace to re-record them",
-                  file=sys.stderr)
-            return 2
+    if _holds_fixtures((out, errors_out), replace):
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         fresh, fresh_errors = Path(tmp) / "out", Path(tmp) / "errors"
         record_embeddings_all(fresh, fresh_errors)
-        for source, target in ((fresh, out), (fresh_errors, errors_out)):
-            target.mkdir(parents=True, exist_ok=True)
-            for old in target.glob("*.json"):
-                old.unlink()
-            for path in sorted(source.glob("*.json")):
-                shutil.copy2(path, target / path.name)
-                print(f"recorded {target / path.name}")
+        _move_into_place([(fresh, out), (fresh_errors, errors_out)])
     return 0
 
 

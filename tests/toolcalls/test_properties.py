@@ -174,6 +174,7 @@ def other_form(
     return draw(OTHER_FORMS[fmt.name][form](text, content, calls)), calls, tools
 
 
+@pytest.mark.model_forms
 @pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
@@ -189,6 +190,7 @@ def test_parse_of_another_form_gives_back_calls_content_and_reasoning(
     assert result.reasoning == other.reasoning
 
 
+@pytest.mark.model_forms
 @pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
@@ -203,6 +205,7 @@ def test_any_split_of_another_form_streams_to_the_parse_result(
     assert_deltas_add_up(result, deltas)
 
 
+@pytest.mark.model_forms
 @pytest.mark.parametrize(("name", "form"), OTHER_FORM_CASES)
 @PER_FORMAT
 @given(data=st.data())
@@ -223,6 +226,7 @@ START_MARKER_FORMATS = [
 ]
 
 
+@pytest.mark.model_forms
 @pytest.mark.parametrize("name", START_MARKER_FORMATS)
 @PER_FORMAT
 @given(data=st.data())
@@ -254,6 +258,7 @@ tag_rich_values = (
 )
 
 
+@pytest.mark.model_forms
 @PER_FORMAT
 @given(
     values=st.dictionaries(st.sampled_from(["path", "content", "x"]), tag_rich_values, min_size=1),
